@@ -1,0 +1,35 @@
+# The two commands: `make run` (demo server on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The demo runs in dev mode: a development signing key, data under ./data.
+DEMO_ENV := CYBERLAB_SERVER__DEV=true
+
+.PHONY: run test lint bench clean
+
+$(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+run: $(BIN)/cyberlab
+	$(DEMO_ENV) $(BIN)/cyberlab init --demo
+	@echo "== Demo subscriber (use as HTTP Basic user name and password) =="
+	@$(DEMO_ENV) $(BIN)/cyberlab users ensure demo --role subscriber
+	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
+	$(DEMO_ENV) $(BIN)/cyberlab serve
+
+test: $(BIN)/cyberlab
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/cyberlab
+	$(BIN)/ruff check .
+	$(BIN)/mypy config connectors indexer cyberlab wsgi.py
+
+bench: $(BIN)/cyberlab
+	$(BIN)/python bench/taxii_bench.py --sizes 10000,100000
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

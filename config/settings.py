@@ -1,0 +1,261 @@
+"""Typed, frozen settings: defaults.toml < file in CYBERLAB_CONFIG < CYBERLAB_* environment.
+
+Unknown keys are errors at every level, so a misspelt setting is caught at startup instead of
+silently falling back to its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config.errors import ConfigError
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+ENV_PREFIX = "CYBERLAB_"
+# CYBERLAB_* variables that are not settings: the config file path and the test-suite switch
+# that points the Elasticsearch tests at a cluster.
+ENV_NOT_SETTINGS = frozenset({"CYBERLAB_CONFIG", "CYBERLAB_ES_URL"})
+PLACEHOLDER_SIGNING_KEY = "CHANGE-ME"
+ROLES = ("subscriber", "partner", "analyst", "admin")
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    dev: bool
+    signing_key: Secret
+    bind: str
+    workers: int
+    timeout: int
+    public_url: str
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    backend: str
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class TaxiiSettings:
+    title: str
+    description: str
+    contact: str
+    api_root: str
+    api_root_title: str
+    api_root_description: str
+    default_page_size: int
+    max_page_size: int
+    max_content_length: int
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    id: str
+    title: str
+    description: str
+    tlp_ceiling: str
+    public: bool
+    read_roles: tuple[str, ...]
+    write_roles: tuple[str, ...]
+    alias: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    log_level: str
+    server: ServerSettings
+    store: StoreSettings
+    taxii: TaxiiSettings
+    collections: dict[str, CollectionSettings] = field(default_factory=dict)
+
+    def collection(self, id_or_alias: str) -> CollectionSettings | None:
+        for coll in self.collections.values():
+            if id_or_alias in (coll.id, coll.alias):
+                return coll
+        return None
+
+    def require_safe_for_serving(self) -> None:
+        """Refuse to serve with a guessable signing key unless explicitly in dev mode."""
+        key = self.server.signing_key.reveal()
+        if self.server.dev:
+            return
+        if key == PLACEHOLDER_SIGNING_KEY:
+            raise ConfigError(
+                "server.signing_key is still the placeholder; set CYBERLAB_SERVER__SIGNING_KEY "
+                "to a random value of 32+ characters, or enable dev mode (CYBERLAB_SERVER__DEV=true)"
+            )
+        if len(key) < 32:
+            raise ConfigError("server.signing_key must be at least 32 characters outside dev mode")
+
+
+def load_settings(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load settings from defaults, an optional TOML file and the environment."""
+    environ = os.environ if environ is None else environ
+    merged = _read_toml(DEFAULTS_FILE)
+    path = config_file or environ.get("CYBERLAB_CONFIG")
+    if path:
+        _deep_merge(merged, _read_toml(Path(path)), prefix="")
+    _deep_merge(merged, _env_overrides(environ), prefix="")
+    return _build_settings(merged)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return overrides
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any], prefix: str) -> None:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, prefix=f"{prefix}{key}.")
+        else:
+            base[key] = value
+
+
+def _build_settings(raw: dict[str, Any]) -> Settings:
+    raw = dict(raw)
+    collections_raw = raw.pop("collections", {}) or {}
+    if not isinstance(collections_raw, Mapping):
+        raise ConfigError("collections must be a table of tables keyed by alias")
+    collections: dict[str, CollectionSettings] = {}
+    for alias, table in collections_raw.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"collections.{alias} must be a table")
+        coll = _build(CollectionSettings, {**table, "alias": alias}, f"collections.{alias}")
+        _check_collection(coll)
+        collections[alias] = coll
+    built: Settings = _build(Settings, {**raw, "collections": {}}, "")
+    settings = dataclasses.replace(built, collections=collections)
+    _check_settings(settings)
+    return settings
+
+
+def _check_collection(coll: CollectionSettings) -> None:
+    where = f"collections.{coll.alias}"
+    if coll.tlp_ceiling not in TLP_LEVELS:
+        raise ConfigError(f"{where}.tlp_ceiling must be one of {', '.join(TLP_LEVELS)}")
+    for role in (*coll.read_roles, *coll.write_roles):
+        if role not in ROLES:
+            raise ConfigError(f"{where}: unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+
+def _check_settings(settings: Settings) -> None:
+    taxii = settings.taxii
+    if not 1 <= taxii.default_page_size <= taxii.max_page_size:
+        raise ConfigError("taxii.default_page_size must be between 1 and taxii.max_page_size")
+    if settings.store.backend not in ("sqlite",):
+        raise ConfigError(f"store.backend {settings.store.backend!r} is not available; use 'sqlite'")
+    ids = [c.id for c in settings.collections.values()]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("two collections share one id")
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        names = ", ".join(sorted(f"{where}{'.' if where else ''}{k}" for k in unknown))
+        raise ConfigError(f"unknown setting(s): {names}")
+    values: dict[str, Any] = {}
+    for name, fld in fields.items():
+        key = f"{where}{'.' if where else ''}{name}"
+        if name not in raw:
+            if fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing setting: {key}")
+            continue
+        values[name] = _coerce(hints[name], raw[name], key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Turn TOML values and environment strings into the field's declared type."""
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a table")
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if hint is int:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string")
+        return value
+    if hint is Path:
+        return Path(str(value))
+    if hint is Secret:
+        return Secret(str(value))
+    if origin is tuple:
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list")
+        return tuple(str(v) for v in value)
+    if origin is dict or isinstance(hint, types.GenericAlias):
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {hint!r}")

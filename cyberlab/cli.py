@@ -1,0 +1,236 @@
+"""The `cyberlab` command: set up the store, manage accounts, load STIX files, serve."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from config import ConfigError, CyberlabError, Settings, load_settings
+from config.settings import ROLES
+from cyberlab.auth import generate_key, hash_key
+from indexer.ingest import IngestReport, ingest_objects
+from indexer.store import open_store
+from indexer.store.base import Account, Store
+from indexer.synthetic import demo_bundle
+from indexer.timestamps import format_timestamp, now_micros
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Context:
+    def __init__(self, config_file: str | None) -> None:
+        self._config_file = config_file
+        self._settings: Settings | None = None
+        self._store: Store | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self._config_file)
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    envvar="CYBERLAB_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file (overrides config/defaults.toml; CYBERLAB_* variables override it).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """CyberLab: the city's threat-sharing platform.
+
+    \b
+    First steps:
+      cyberlab init --demo                 create the store and load demo indicators
+      cyberlab users add acme --role subscriber
+      cyberlab serve                       TAXII 2.1 at http://127.0.0.1:8000/taxii2/
+    """
+    ctx.obj = Context(config_file)
+
+
+@main.command()
+@click.option(
+    "--demo", is_flag=True, help="Also load a generated demo feed (city SOC indicators and sightings)."
+)
+@pass_context
+def init(ctx: Context, demo: bool) -> None:
+    """Create the store (idempotent: an existing store is kept as it is)."""
+    ctx.store.initialize()
+    click.echo(f"store ready: {ctx.settings.store.backend} in {ctx.settings.store.data_dir}")
+    if demo:
+        for alias, tlp in (("city-indicators", "green"), ("public-blocklist", "clear")):
+            collection = ctx.settings.collections.get(alias)
+            if collection is None:
+                continue
+            report = ingest_objects(ctx.store, collection, demo_bundle(400 if tlp == "green" else 120, tlp))
+            _print_report(report, alias)
+
+
+@main.command()
+@click.option("--bind", help="host:port to listen on (default: server.bind).")
+@click.option("--workers", type=int, help="gunicorn worker processes (default: server.workers).")
+@pass_context
+def serve(ctx: Context, bind: str | None, workers: int | None) -> None:
+    """Serve TAXII 2.1 and the web view under gunicorn."""
+    settings = ctx.settings
+    settings.require_safe_for_serving()
+    ctx.store.initialize()
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(PROJECT_ROOT),
+        "--bind",
+        bind or settings.server.bind,
+        "--workers",
+        str(workers or settings.server.workers),
+        "--timeout",
+        str(settings.server.timeout),
+        "--access-logfile",
+        "-",
+        "wsgi:app",
+    ]
+    click.echo(f"serving on http://{bind or settings.server.bind}/taxii2/ (Ctrl-C stops)")
+    os.execv(sys.executable, args)
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts and their API keys."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the account may do.")
+@pass_context
+def users_add(ctx: Context, name: str, role: str) -> None:
+    """Create an account and print its API key (shown once; only a hash is stored)."""
+    key = generate_key()
+    ctx.store.add_account(Account(name=name, role=role, key_hash=hash_key(key), created=now_micros()))
+    click.echo(f"account {name!r} ({role}) created. API key, shown only now:\n{key}")
+
+
+@users.command("list")
+@pass_context
+def users_list(ctx: Context) -> None:
+    """List accounts (never their keys)."""
+    rows = ctx.store.list_accounts()
+    if not rows:
+        click.echo("no accounts yet: cyberlab users add NAME --role ROLE")
+    for acc in rows:
+        state = "active" if acc.active else f"revoked {format_timestamp(acc.revoked or 0)}"
+        click.echo(f"{acc.name:<24} {acc.role:<11} created {format_timestamp(acc.created)}  {state}")
+
+
+@users.command("revoke")
+@click.argument("name")
+@pass_context
+def users_revoke(ctx: Context, name: str) -> None:
+    """Revoke an account's key at once, on every worker."""
+    acc = _account(ctx, name)
+    ctx.store.update_account(Account(acc.name, acc.role, acc.key_hash, acc.created, now_micros()))
+    click.echo(f"account {name!r} revoked")
+
+
+@users.command("rotate")
+@click.argument("name")
+@pass_context
+def users_rotate(ctx: Context, name: str) -> None:
+    """Give an account a new API key (the old one stops working) and re-activate it."""
+    acc = _account(ctx, name)
+    key = generate_key()
+    ctx.store.update_account(Account(acc.name, acc.role, hash_key(key), acc.created, None))
+    click.echo(f"new API key for {name!r}, shown only now:\n{key}")
+
+
+@users.command("ensure")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="Role if the account is new.")
+@pass_context
+def users_ensure(ctx: Context, name: str, role: str) -> None:
+    """Create the account, or give it a fresh key if it exists; print the key (for scripts and demos)."""
+    key = generate_key()
+    acc = ctx.store.get_account(name)
+    if acc is None:
+        ctx.store.add_account(Account(name=name, role=role, key_hash=hash_key(key), created=now_micros()))
+    else:
+        ctx.store.update_account(Account(acc.name, acc.role, hash_key(key), acc.created, None))
+    click.echo(f"account: {name} ({acc.role if acc else role})\nAPI key: {key}")
+
+
+def _account(ctx: Context, name: str) -> Account:
+    acc = ctx.store.get_account(name)
+    if acc is None:
+        raise click.ClickException(f"no account named {name!r}")
+    return acc
+
+
+@main.command("ingest-file")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--collection", "-c", required=True, help="Collection alias or id to add the objects to.")
+@pass_context
+def ingest_file(ctx: Context, path: Path, collection: str) -> None:
+    """Add the objects of a STIX 2.1 bundle or TAXII envelope file to a collection.
+
+    Every object is validated; invalid ones are listed and the rest are stored.
+    """
+    coll = ctx.settings.collection(collection)
+    if coll is None:
+        known = ", ".join(ctx.settings.collections)
+        raise click.ClickException(f"no collection {collection!r}; known: {known}")
+    try:
+        document: Any = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.ClickException(f"{path} is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
+        raise click.ClickException(
+            f"{path} is neither a STIX bundle nor a TAXII envelope (no 'objects' list)"
+        )
+    with click.progressbar(document["objects"], label=f"ingesting {path.name}", file=sys.stderr) as objects:
+        report = ingest_objects(ctx.store, coll, objects)
+    _print_report(report, coll.alias)
+    if report.failures:
+        sys.exit(1)
+
+
+def _print_report(report: IngestReport, alias: str) -> None:
+    counts = report.counts
+    click.echo(
+        f"{alias}: {report.total} objects read, {counts['added']} added, "
+        f"{counts['duplicate']} already present, {counts['conflict']} conflicting, "
+        f"{counts['invalid']} invalid"
+    )
+    for failure in report.failures[:20]:
+        click.echo(f"  rejected {failure.id or '<no id>'}: {failure.message}", err=True)
+    if len(report.failures) > 20:
+        click.echo(f"  ... and {len(report.failures) - 20} more", err=True)
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except (ConfigError, CyberlabError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

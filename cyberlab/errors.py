@@ -1,0 +1,77 @@
+"""TAXII errors and the handlers that render every failure as a TAXII error body."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from config.errors import CyberlabError
+from indexer.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+
+
+class TaxiiError(CyberlabError):
+    """A client-visible error with its HTTP status, rendered as a TAXII 2.1 error message."""
+
+    def __init__(
+        self, status: int, title: str, description: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {title}: {description}")
+        self.status = status
+        self.title = title
+        self.description = description
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, title: str, description: str = "", headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, str] = {"title": title, "http_status": str(status)}
+    if description:
+        body["description"] = description
+    response = Response(orjson.dumps(body), status=status, content_type=TAXII_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(TaxiiError)
+    def _taxii_error(exc: TaxiiError) -> Response:
+        return error_response(exc.status, exc.title, exc.description, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        description = exc.description or ""
+        if status == 413:
+            description = (
+                f"the request body is larger than this server's max_content_length "
+                f"({app.config.get('MAX_CONTENT_LENGTH')} bytes)"
+            )
+        response = error_response(status, exc.name, description)
+        if status == 405 and exc.response is None:
+            valid = getattr(exc, "valid_methods", None)
+            if valid:
+                response.headers["Allow"] = ", ".join(valid)
+        return response
+
+    @app.errorhandler(StoreError)
+    def _store_error(exc: StoreError) -> Response:
+        log.error("store.error path=%s error=%s", request.path, exc)
+        return error_response(
+            503, "Store unavailable", "the indicator store cannot be used right now; try again later"
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("request.failed method=%s path=%s", request.method, request.path)
+        return error_response(
+            500, "Internal server error", "an unexpected error occurred; it has been logged"
+        )

@@ -1,0 +1,36 @@
+"""What request handlers need, built once per app and reached through `services()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from config import Settings
+from cyberlab.auth import Authenticator
+from cyberlab.taxii.paging import PageTokens
+from cyberlab.taxii.params import PagingLimits
+from indexer.store.base import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    tokens: PageTokens
+    limits: PagingLimits
+
+
+def build_services(settings: Settings, store: Store) -> Services:
+    return Services(
+        settings=settings,
+        store=store,
+        auth=Authenticator(store),
+        tokens=PageTokens(settings.server.signing_key.reveal()),
+        limits=PagingLimits(settings.taxii.default_page_size, settings.taxii.max_page_size),
+    )
+
+
+def services() -> Services:
+    return current_app.extensions["cyberlab"]  # type: ignore[no-any-return]

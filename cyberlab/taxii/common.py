@@ -1,0 +1,93 @@
+"""Helpers shared by the TAXII resource modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from flask import Response, request
+
+from config import CollectionSettings
+from cyberlab.auth import Caller, can_read, can_write, unauthorized
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
+from indexer.store.base import ObjectQuery, Page
+from indexer.timestamps import format_timestamp
+
+EPOCH = 0
+
+
+def taxii_json(
+    body: Mapping[str, Any] | bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = Response(data, status=status, content_type=TAXII_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def base_url() -> str:
+    configured = services().settings.server.public_url.rstrip("/")
+    return configured or request.host_url.rstrip("/")
+
+
+def api_root_url() -> str:
+    return f"{base_url()}/taxii2/{services().settings.taxii.api_root}/"
+
+
+def begin(api_root: str) -> Caller:
+    """Checks every TAXII request starts with: acceptable media type, known API root, caller."""
+    require_taxii_accept()
+    if api_root != services().settings.taxii.api_root:
+        raise TaxiiError(404, "API root not found", f"there is no API root named {api_root!r}")
+    return services().auth.caller()
+
+
+def collection_for(caller: Caller, collection_id: str) -> CollectionSettings:
+    """The collection, or 404; 401 for anonymous callers of a private one; 403 with no access."""
+    collection = services().settings.collection(collection_id)
+    if collection is None:
+        raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")
+    if not can_read(caller, collection) and not can_write(caller, collection):
+        if caller.anonymous:
+            raise unauthorized(
+                "this collection is not public; authenticate with your account name and API key"
+            )
+        raise TaxiiError(403, "Forbidden", "your account has no access to this collection")
+    return collection
+
+
+def require_read(caller: Caller, collection: CollectionSettings) -> None:
+    if not can_read(caller, collection):
+        raise TaxiiError(403, "Forbidden", "your account may not read this collection")
+
+
+def require_write(caller: Caller, collection: CollectionSettings) -> None:
+    if not can_write(caller, collection):
+        if caller.anonymous:
+            raise unauthorized("adding objects needs an account with write access")
+        raise TaxiiError(403, "Forbidden", "your account may not write to this collection")
+
+
+def date_added_headers(page: Page, query: ObjectQuery) -> dict[str, str]:
+    """X-TAXII-Date-Added-First/Last. An empty page echoes the position the client asked from,
+    so a client that resumes with added_after = Last neither skips nor repeats anything."""
+    if page.objects:
+        first, last = page.date_added_first, page.date_added_last
+    else:
+        position = query.after.date_added if query.after else (query.added_after or EPOCH)
+        first = last = position
+    return {
+        "X-TAXII-Date-Added-First": format_timestamp(first or EPOCH),
+        "X-TAXII-Date-Added-Last": format_timestamp(last or EPOCH),
+    }
+
+
+def envelope_head(page: Page, fingerprint: str) -> dict[str, Any]:
+    head: dict[str, Any] = {"more": page.more}
+    if page.more:
+        head["next"] = services().tokens.issue(page.objects[-1].keyset, fingerprint)
+    return head

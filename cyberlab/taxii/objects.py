@@ -1,0 +1,126 @@
+"""Objects (TAXII 2.1 sections 5.3-5.8): get/add objects, get/delete one object, its versions."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from flask import Blueprint, Response, request
+
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from cyberlab.taxii.common import (
+    begin,
+    collection_for,
+    date_added_headers,
+    envelope_head,
+    require_read,
+    require_write,
+    taxii_json,
+)
+from cyberlab.taxii.media import require_taxii_content_type
+from cyberlab.taxii.params import parse_query
+from cyberlab.taxii.status import status_body
+from indexer.ingest import ingest_objects
+from indexer.store.base import Page, StatusRecord
+from indexer.timestamps import now_micros
+
+bp = Blueprint("taxii_objects", __name__)
+COLLECTION = "/taxii2/<api_root>/collections/<collection_id>"
+
+
+def _envelope(page: Page, fingerprint: str) -> bytes:
+    # Stored bodies are already canonical JSON: splice them in instead of re-encoding each object.
+    head = orjson.dumps(envelope_head(page, fingerprint))
+    if not page.objects:
+        return head
+    return head[:-1] + b',"objects":[' + b",".join(o.body for o in page.objects) + b"]}"
+
+
+@bp.get(f"{COLLECTION}/objects/")
+def get_objects(api_root: str, collection_id: str) -> Response:
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    require_read(caller, collection)
+    svc = services()
+    query, fingerprint = parse_query("objects", collection.id, svc.limits, svc.tokens)
+    page = svc.store.query(query)
+    return taxii_json(_envelope(page, fingerprint), headers=date_added_headers(page, query))
+
+
+@bp.post(f"{COLLECTION}/objects/")
+def add_objects(api_root: str, collection_id: str) -> Response:
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    require_write(caller, collection)
+    require_taxii_content_type()
+    received = now_micros()
+    try:
+        envelope = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        raise TaxiiError(400, "Invalid JSON", f"the request body is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
+        raise TaxiiError(
+            400, "Not an envelope", 'the body must be a TAXII envelope: {"objects": [<STIX objects>]}'
+        )
+    if not envelope["objects"]:
+        raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
+    svc = services()
+    report = ingest_objects(svc.store, collection, envelope["objects"])
+    record = StatusRecord(
+        id=str(uuid.uuid4()),
+        collection=collection.id,
+        owner=caller.name or "",
+        request_timestamp=received,
+        status="complete",
+        successes=[r.as_detail() for r in report.successes],
+        failures=[r.as_detail() for r in report.failures],
+    )
+    svc.store.save_status(record)
+    return taxii_json(status_body(record), status=202)
+
+
+@bp.get(f"{COLLECTION}/objects/<object_id>/")
+def get_object(api_root: str, collection_id: str, object_id: str) -> Response:
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    require_read(caller, collection)
+    svc = services()
+    query, fingerprint = parse_query("object", collection.id, svc.limits, svc.tokens, object_id)
+    if not svc.store.object_exists(collection.id, object_id):
+        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+    page = svc.store.query(query)
+    return taxii_json(_envelope(page, fingerprint), headers=date_added_headers(page, query))
+
+
+@bp.delete(f"{COLLECTION}/objects/<object_id>/")
+def delete_object(api_root: str, collection_id: str, object_id: str) -> Response:
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    # Deleting needs both: you must be able to see what you remove, and to change the collection.
+    require_read(caller, collection)
+    require_write(caller, collection)
+    svc = services()
+    query, _ = parse_query("delete", collection.id, svc.limits, svc.tokens, object_id)
+    if not svc.store.object_exists(collection.id, object_id):
+        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+    deleted = svc.store.delete_object(collection.id, object_id, query.versions, query.spec_versions)
+    if deleted == 0:
+        raise TaxiiError(404, "Object not found", "no version of this object matches the filters")
+    return taxii_json(b"", status=200)
+
+
+@bp.get(f"{COLLECTION}/objects/<object_id>/versions/")
+def get_versions(api_root: str, collection_id: str, object_id: str) -> Response:
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    require_read(caller, collection)
+    svc = services()
+    query, fingerprint = parse_query("versions", collection.id, svc.limits, svc.tokens, object_id)
+    if not svc.store.object_exists(collection.id, object_id):
+        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+    page = svc.store.query(query)
+    body = envelope_head(page, fingerprint)
+    if page.objects:
+        body["versions"] = [o.version_text for o in page.objects]
+    return taxii_json(body, headers=date_added_headers(page, query))

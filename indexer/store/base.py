@@ -1,0 +1,160 @@
+"""The store contract, in TAXII's words.
+
+Every backend (the embedded SQLite store now, Elasticsearch later) implements `Store`, and
+tests/indexer/test_store_contract.py runs one suite against each. Times are integer microseconds
+since the epoch; `date_added` is assigned by the store, strictly increasing, so a client that
+resumes with `added_after = X-TAXII-Date-Added-Last` can never skip an object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+VersionSelector = str  # "first", "last", "all" or an RFC 3339 timestamp already parsed to micros
+AddOutcome = Literal["added", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True, order=True)
+class Keyset:
+    """Position of an object version in a collection's date_added order."""
+
+    date_added: int
+    id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ObjectQuery:
+    """One TAXII objects/manifest/versions question about one collection.
+
+    versions: any of "first", "last", "all", or integer micros of a specific version (OR-ed).
+    spec_versions: empty means the latest spec version of each object.
+    """
+
+    collection: str
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    versions: tuple[str | int, ...] = ("last",)
+    spec_versions: tuple[str, ...] = ()
+    added_after: int | None = None
+    after: Keyset | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    id: str
+    type: str
+    version: int
+    version_text: str
+    spec_version: str
+    date_added: int
+    media_type: str
+    body: bytes  # canonical JSON of the object, served as-is
+
+    @property
+    def keyset(self) -> Keyset:
+        return Keyset(self.date_added, self.id, self.version)
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[StoredObject]
+    more: bool
+
+    @property
+    def date_added_first(self) -> int | None:
+        return self.objects[0].date_added if self.objects else None
+
+    @property
+    def date_added_last(self) -> int | None:
+        return self.objects[-1].date_added if self.objects else None
+
+
+@dataclass(frozen=True)
+class NewObject:
+    """A validated STIX object ready to store."""
+
+    id: str
+    type: str
+    version: int
+    version_text: str
+    spec_version: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    """A TAXII status resource: the outcome of one POST to a collection."""
+
+    id: str
+    collection: str
+    owner: str
+    request_timestamp: int
+    status: str
+    successes: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    pendings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total_count(self) -> int:
+        return len(self.successes) + len(self.failures) + len(self.pendings)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: str
+    key_hash: str
+    created: int
+    revoked: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+
+class Store(Protocol):
+    """What every backend answers. Writers go through indexer.ingest, never straight here."""
+
+    def initialize(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    # -- objects ----------------------------------------------------------------------------
+    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]: ...
+
+    def query(self, query: ObjectQuery) -> Page: ...
+
+    def object_exists(self, collection: str, object_id: str) -> bool: ...
+
+    def delete_object(
+        self,
+        collection: str,
+        object_id: str,
+        versions: tuple[str | int, ...] = ("all",),
+        spec_versions: tuple[str, ...] = (),
+    ) -> int: ...
+
+    def count(self, collection: str) -> int: ...
+
+    # -- status resources -------------------------------------------------------------------
+    def save_status(self, status: StatusRecord) -> None: ...
+
+    def get_status(self, status_id: str) -> StatusRecord | None: ...
+
+    # -- connector cursors ------------------------------------------------------------------
+    def get_cursor(self, name: str) -> str | None: ...
+
+    def save_cursor(self, name: str, value: str) -> None: ...
+
+    # -- accounts ---------------------------------------------------------------------------
+    def add_account(self, account: Account) -> None: ...
+
+    def get_account(self, name: str) -> Account | None: ...
+
+    def list_accounts(self) -> list[Account]: ...
+
+    def update_account(self, account: Account) -> None: ...

@@ -1,0 +1,377 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Several gunicorn workers and an ingest process may use the file at once: WAL lets readers run
+while one writer commits, writers take the lock up front (BEGIN IMMEDIATE) and wait on each other
+through busy_timeout. Each process and thread opens its own connection (SQLite connections must
+not cross a fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from indexer.errors import StoreError
+from indexer.store.base import (
+    Account,
+    AddOutcome,
+    NewObject,
+    ObjectQuery,
+    Page,
+    StatusRecord,
+    StoredObject,
+)
+from indexer.timestamps import now_micros
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "cyberlab.db"
+MEDIA_TYPE_STIX21 = "application/stix+json;version=2.1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    collection   TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    version      INTEGER NOT NULL,   -- modified (or created) in microseconds
+    version_text TEXT    NOT NULL,   -- the same instant as the object spells it
+    type         TEXT    NOT NULL,
+    spec_version TEXT    NOT NULL,
+    date_added   INTEGER NOT NULL,   -- microseconds, strictly increasing across the store
+    is_first     INTEGER NOT NULL,
+    is_last      INTEGER NOT NULL,
+    body         BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ux_objects_version ON objects (collection, id, version);
+CREATE INDEX IF NOT EXISTS ix_objects_added ON objects (collection, date_added, id, version);
+CREATE INDEX IF NOT EXISTS ix_objects_added_last ON objects (collection, date_added, id, version)
+    WHERE is_last = 1;
+CREATE INDEX IF NOT EXISTS ix_objects_type ON objects (collection, type, date_added);
+CREATE TABLE IF NOT EXISTS clock (one INTEGER PRIMARY KEY CHECK (one = 1), last INTEGER NOT NULL);
+INSERT OR IGNORE INTO clock (one, last) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS statuses (
+    id TEXT PRIMARY KEY, collection TEXT NOT NULL, owner TEXT NOT NULL,
+    request_timestamp INTEGER NOT NULL, status TEXT NOT NULL, details BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
+    created INTEGER NOT NULL, revoked INTEGER
+);
+"""
+
+_OBJECT_COLUMNS = "id, type, version, version_text, spec_version, date_added, body"
+
+
+class EmbeddedStore:
+    """Store backed by a single SQLite database file."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.path = Path(data_dir) / DB_FILENAME
+        self._local = threading.local()
+
+    # -- connections ------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        if not self.path.exists():
+            raise StoreError(f"store not initialized: {self.path} does not exist (run `cyberlab init`)")
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA mmap_size = 268435456")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path} is not writable: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def initialize(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(self.path, isolation_level=None) as conn:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
+            log.info("store.initialized path=%s", self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot initialize store at {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    # -- objects ----------------------------------------------------------------------------
+    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]:
+        outcomes: list[AddOutcome] = []
+        if not objects:
+            return outcomes
+        try:
+            with self._write() as conn:
+                last = conn.execute("SELECT last FROM clock").fetchone()[0]
+                now = now_micros()
+                for obj in objects:
+                    outcome, last = self._add_one(conn, collection, obj, max(now, last + 1), last)
+                    outcomes.append(outcome)
+                conn.execute("UPDATE clock SET last = ?", (last,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not write to store {self.path}: {exc}") from exc
+        return outcomes
+
+    @staticmethod
+    def _add_one(
+        conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int
+    ) -> tuple[AddOutcome, int]:
+        existing = conn.execute(
+            "SELECT body FROM objects WHERE collection = ? AND id = ? AND version = ?",
+            (collection, obj.id, obj.version),
+        ).fetchone()
+        if existing is not None:
+            return ("duplicate" if existing[0] == obj.body else "conflict"), last
+        low, high = conn.execute(
+            "SELECT MIN(version), MAX(version) FROM objects WHERE collection = ? AND id = ?",
+            (collection, obj.id),
+        ).fetchone()
+        is_first = low is None or obj.version < low
+        is_last = high is None or obj.version > high
+        if low is not None and is_first:
+            conn.execute(
+                "UPDATE objects SET is_first = 0 WHERE collection = ? AND id = ? AND version = ?",
+                (collection, obj.id, low),
+            )
+        if high is not None and is_last:
+            conn.execute(
+                "UPDATE objects SET is_last = 0 WHERE collection = ? AND id = ? AND version = ?",
+                (collection, obj.id, high),
+            )
+        conn.execute(
+            "INSERT INTO objects (collection, id, version, version_text, type, spec_version,"
+            " date_added, is_first, is_last, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                collection,
+                obj.id,
+                obj.version,
+                obj.version_text,
+                obj.type,
+                obj.spec_version,
+                date_added,
+                int(is_first),
+                int(is_last),
+                obj.body,
+            ),
+        )
+        return "added", date_added
+
+    def query(self, query: ObjectQuery) -> Page:
+        where, params = _where(query)
+        sql = (
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE {' AND '.join(where)}"
+            " ORDER BY date_added, id, version LIMIT ?"
+        )
+        try:
+            rows = self._conn().execute(sql, (*params, query.limit + 1)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not read store {self.path}: {exc}") from exc
+        more = len(rows) > query.limit
+        objects = [
+            StoredObject(
+                id=r[0],
+                type=r[1],
+                version=r[2],
+                version_text=r[3],
+                spec_version=r[4],
+                date_added=r[5],
+                media_type=MEDIA_TYPE_STIX21,
+                body=r[6],
+            )
+            for r in rows[: query.limit]
+        ]
+        return Page(objects=objects, more=more)
+
+    def object_exists(self, collection: str, object_id: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT 1 FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, object_id))
+            .fetchone()
+        )
+        return row is not None
+
+    def delete_object(
+        self,
+        collection: str,
+        object_id: str,
+        versions: tuple[str | int, ...] = ("all",),
+        spec_versions: tuple[str, ...] = (),
+    ) -> int:
+        where, params = _where(
+            ObjectQuery(collection, ids=(object_id,), versions=versions, spec_versions=spec_versions)
+        )
+        try:
+            with self._write() as conn:
+                deleted = conn.execute(f"DELETE FROM objects WHERE {' AND '.join(where)}", params).rowcount
+                # The surviving versions' first/last flags must describe what is left.
+                conn.execute(
+                    "UPDATE objects SET"
+                    " is_first = (version = (SELECT MIN(version) FROM objects"
+                    "                        WHERE collection = ?1 AND id = ?2)),"
+                    " is_last = (version = (SELECT MAX(version) FROM objects"
+                    "                       WHERE collection = ?1 AND id = ?2))"
+                    " WHERE collection = ?1 AND id = ?2",
+                    (collection, object_id),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not delete from store {self.path}: {exc}") from exc
+        return int(deleted)
+
+    def count(self, collection: str) -> int:
+        row = (
+            self._conn()
+            .execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,))
+            .fetchone()
+        )
+        return int(row[0])
+
+    # -- status resources -------------------------------------------------------------------
+    def save_status(self, status: StatusRecord) -> None:
+        details = orjson.dumps(
+            {"successes": status.successes, "failures": status.failures, "pendings": status.pendings}
+        )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO statuses (id, collection, owner, request_timestamp, status, details)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    status.id,
+                    status.collection,
+                    status.owner,
+                    status.request_timestamp,
+                    status.status,
+                    details,
+                ),
+            )
+
+    def get_status(self, status_id: str) -> StatusRecord | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, collection, owner, request_timestamp, status, details FROM statuses WHERE id = ?",
+                (status_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        details = orjson.loads(row[5])
+        return StatusRecord(
+            id=row[0],
+            collection=row[1],
+            owner=row[2],
+            request_timestamp=row[3],
+            status=row[4],
+            successes=details["successes"],
+            failures=details["failures"],
+            pendings=details["pendings"],
+        )
+
+    # -- connector cursors ------------------------------------------------------------------
+    def get_cursor(self, name: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_cursor(self, name: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO cursors (name, value, updated) VALUES (?, ?, ?)",
+                (name, value, now_micros()),
+            )
+
+    # -- accounts ---------------------------------------------------------------------------
+    def add_account(self, account: Account) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO accounts (name, role, key_hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
+                    (account.name, account.role, account.key_hash, account.created, account.revoked),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"an account named {account.name!r} already exists") from None
+
+    def get_account(self, name: str) -> Account | None:
+        row = (
+            self._conn()
+            .execute("SELECT name, role, key_hash, created, revoked FROM accounts WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return None if row is None else Account(*row)
+
+    def list_accounts(self) -> list[Account]:
+        rows = (
+            self._conn()
+            .execute("SELECT name, role, key_hash, created, revoked FROM accounts ORDER BY name")
+            .fetchall()
+        )
+        return [Account(*row) for row in rows]
+
+    def update_account(self, account: Account) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ? WHERE name = ?",
+                (account.role, account.key_hash, account.revoked, account.name),
+            )
+
+
+def _where(query: ObjectQuery) -> tuple[list[str], list[object]]:
+    """SQL conditions for a query. `is_last = 1` is spelt literally so the partial index applies."""
+    where: list[str] = ["collection = ?"]
+    params: list[object] = [query.collection]
+    if query.ids:
+        where.append(f"id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    if query.types:
+        where.append(f"type IN ({','.join('?' * len(query.types))})")
+        params.extend(query.types)
+    if "all" not in query.versions:
+        options: list[str] = []
+        if "last" in query.versions:
+            options.append("is_last = 1")
+        if "first" in query.versions:
+            options.append("is_first = 1")
+        stamps = [v for v in query.versions if isinstance(v, int)]
+        if stamps:
+            options.append(f"version IN ({','.join('?' * len(stamps))})")
+            params.extend(stamps)
+        where.append(options[0] if len(options) == 1 else f"({' OR '.join(options)})")
+    if query.spec_versions:
+        where.append(f"spec_version IN ({','.join('?' * len(query.spec_versions))})")
+        params.extend(query.spec_versions)
+    if query.added_after is not None:
+        where.append("date_added > ?")
+        params.append(query.added_after)
+    if query.after is not None:
+        where.append("(date_added, id, version) > (?, ?, ?)")
+        params.extend((query.after.date_added, query.after.id, query.after.version))
+    return where, params
