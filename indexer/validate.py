@@ -87,8 +87,9 @@ def validate_stix_object(obj: Any) -> None:
     stix_type = obj.get("type")
     if not isinstance(stix_type, str) or not _TYPE_RE.match(stix_type):
         raise InvalidObjectError("'type' is missing or not a valid STIX type name")
-    if obj.get("spec_version") != "2.1" and stix_type not in _schema_for_type():
-        raise InvalidObjectError("'spec_version' must be '2.1'")
+    # SCOs may omit spec_version; when present it must say 2.1: this server stores STIX 2.1 only.
+    if obj.get("spec_version", "2.1") != "2.1":
+        raise InvalidObjectError(f"'spec_version' must be '2.1' (got {obj.get('spec_version')!r})")
     obj_id = obj.get("id")
     if not isinstance(obj_id, str) or not obj_id.startswith(stix_type + "--"):
         raise InvalidObjectError(f"'id' must be '{stix_type}--<uuid>'")

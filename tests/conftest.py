@@ -1,0 +1,131 @@
+"""Shared fixtures: settings on temporary directories and real gunicorn servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from config import Settings, load_settings
+from cyberlab.auth import hash_key
+from indexer.store.base import Account
+from indexer.store.embedded import EmbeddedStore
+from indexer.timestamps import now_micros
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = ROOT / "tests" / "fixtures" / "test-config.toml"
+TAXII = "application/taxii+json;version=2.1"
+SIGNING_KEY = "test-signing-key-0123456789-abcdefghijklmnop"
+ROLES = ("subscriber", "partner", "analyst", "admin")
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CYBERLAB_")}
+    env.update(
+        CYBERLAB_CONFIG=str(TEST_CONFIG),
+        CYBERLAB_STORE__DATA_DIR=str(data_dir),
+        CYBERLAB_SERVER__SIGNING_KEY=SIGNING_KEY,
+        CYBERLAB_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def make_settings(data_dir: Path) -> Settings:
+    return load_settings(environ=server_env(data_dir))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    keys: dict[str, str]
+
+    @property
+    def root(self) -> str:
+        return f"{self.url}/taxii2/cyberlab/"
+
+    def collection_url(self, alias: str) -> str:
+        """URL of a collection by its id (taxii2-client insists the id is in the URL)."""
+        collection = make_settings(self.data_dir).collection(alias)
+        assert collection is not None, alias
+        return f"{self.root}collections/{collection.id}/"
+
+    def auth(self, role: str) -> tuple[str, str]:
+        return (role, self.keys[role])
+
+    def client_auth(self, role: str | None) -> dict[str, str | None]:
+        """Keyword arguments for taxii2-client (its positional order is url, conn, user, password)."""
+        return {"user": role, "password": self.keys[role]} if role else {"user": None, "password": None}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(data_dir: Path, keys: dict[str, str], workers: int = 1, **env: str) -> LiveServer:
+    """Start gunicorn serving wsgi:app on a free loopback port and wait until it answers."""
+    port = free_port()
+    log = (data_dir / f"gunicorn-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--timeout", "60", "wsgi:app"],
+        env=server_env(data_dir, **env), stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(data_dir / f'gunicorn-{port}.log').read_text()}")
+        try:
+            requests.get(f"{url}/taxii2/", headers={"Accept": TAXII}, timeout=1)
+            return LiveServer(url, process, data_dir, keys)
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 30 s")
+
+
+def prepare_store(data_dir: Path) -> dict[str, str]:
+    """An initialized store with one account per role (named after the role); returns their keys."""
+    store = EmbeddedStore(data_dir)
+    store.initialize()
+    keys = {}
+    for role in ROLES:
+        key = f"key-for-{role}-0123456789"
+        store.add_account(Account(role, role, hash_key(key), now_micros()))
+        keys[role] = key
+    store.close()
+    return keys
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One gunicorn server (2 workers) shared by the HTTP tests; tests own their collections."""
+    data_dir = tmp_path_factory.mktemp("server")
+    live = start_server(data_dir, prepare_store(data_dir), workers=2)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
