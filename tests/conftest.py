@@ -81,14 +81,31 @@ class LiveServer:
             self.process.kill()
 
 
-def start_server(data_dir: Path, keys: dict[str, str], workers: int = 1, **env: str) -> LiveServer:
+def start_server(
+    data_dir: Path, keys: dict[str, str], workers: int = 1, extra_args: tuple[str, ...] = (), **env: str
+) -> LiveServer:
     """Start gunicorn serving wsgi:app on a free loopback port and wait until it answers."""
     port = free_port()
     log = (data_dir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--timeout", "60", "wsgi:app"],
-        env=server_env(data_dir, **env), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--chdir",
+            str(ROOT),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+            *extra_args,
+            "wsgi:app",
+        ],
+        env=server_env(data_dir, **env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -57,7 +57,7 @@ def test_bad_settings_are_clear_errors(environ: dict[str, str], message: str) ->
 def test_unknown_collection_key_and_bad_role_are_errors(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[collections.city-indicators]\ntlp = "red"\n')
-    with pytest.raises(ConfigError, match="collections.city-indicators.tlp"):
+    with pytest.raises(ConfigError, match=r"collections\.city-indicators\.tlp"):
         load_settings(environ={"CYBERLAB_CONFIG": str(config)})
     config.write_text('[collections.city-indicators]\nread_roles = ["everyone"]\n')
     with pytest.raises(ConfigError, match="unknown role 'everyone'"):
@@ -67,7 +67,7 @@ def test_unknown_collection_key_and_bad_role_are_errors(tmp_path: Path) -> None:
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "broken.toml"
     config.write_text("[server\n")
-    with pytest.raises(ConfigError, match="broken.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml is not valid TOML"):
         load_settings(environ={"CYBERLAB_CONFIG": str(config)})
 
 

@@ -56,7 +56,12 @@ def test_collections_report_access_per_caller(server: LiveServer) -> None:
 def test_add_objects_returns_a_status_that_can_be_fetched_again(server: LiveServer) -> None:
     collection = Collection(server.collection_url("inbox"), **server.client_auth("partner"))
     status = collection.add_objects({"objects": DEMO[:5]})
-    assert (status.total_count, status.success_count, status.failure_count, status.pending_count) == (5, 5, 0, 0)
+    assert (status.total_count, status.success_count, status.failure_count, status.pending_count) == (
+        5,
+        5,
+        0,
+        0,
+    )
     assert {s["id"] for s in status.successes} == {o["id"] for o in DEMO[:5]}
     again = ApiRoot(server.root, **server.client_auth("partner")).get_status(status.id)
     assert again.id == status.id and again.success_count == 5
@@ -76,7 +81,9 @@ def test_as_pages_visits_every_latest_object_once(loaded: LiveServer) -> None:
 
 def test_manifest_pages_match_objects(loaded: LiveServer) -> None:
     collection = Collection(loaded.collection_url("paging"), **loaded.client_auth("subscriber"))
-    records = [r for env in as_pages(collection.get_manifest, per_request=100) for r in env.get("objects", [])]
+    records = [
+        r for env in as_pages(collection.get_manifest, per_request=100) for r in env.get("objects", [])
+    ]
     assert len(records) == len(LATEST)
     assert all(r["media_type"] == "application/stix+json;version=2.1" for r in records)
     assert {r["id"]: r["version"] for r in records} == {i: o["modified"] for i, o in LATEST.items()}

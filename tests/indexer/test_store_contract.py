@@ -160,7 +160,11 @@ def test_delete_one_version_keeps_first_and_last_right(store: Store) -> None:
 
 def test_status_records_round_trip(store: Store) -> None:
     record = StatusRecord(
-        id="s-1", collection=COLL, owner="alice", request_timestamp=123, status="complete",
+        id="s-1",
+        collection=COLL,
+        owner="alice",
+        request_timestamp=123,
+        status="complete",
         successes=[{"id": "x", "version": "v", "message": "added"}],
         failures=[{"id": "y", "version": "", "message": "bad"}],
     )

@@ -40,12 +40,29 @@ def mutated(base: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> d
 
 VALID_EXTRA = [
     {"type": "ipv4-addr", "spec_version": "2.1", "id": f"ipv4-addr--{uuid.uuid4()}", "value": "203.0.113.9"},
-    {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}", "created": "2026-01-01T00:00:00.000Z",
-     "modified": "2026-01-01T00:00:00.000Z", "name": "Emotet", "is_family": True},
-    {"type": "relationship", "spec_version": "2.1", "id": f"relationship--{uuid.uuid4()}",
-     "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z", "relationship_type": "indicates",
-     "source_ref": INDICATOR["id"], "target_ref": f"malware--{uuid.uuid4()}"},
-    mutated(INDICATOR, lambda o: o.update(pattern="[ipv4-addr:value = '1.2.3.4'] OR [domain-name:value = 'a.test']")),
+    {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f"malware--{uuid.uuid4()}",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": "Emotet",
+        "is_family": True,
+    },
+    {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.uuid4()}",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "relationship_type": "indicates",
+        "source_ref": INDICATOR["id"],
+        "target_ref": f"malware--{uuid.uuid4()}",
+    },
+    mutated(
+        INDICATOR,
+        lambda o: o.update(pattern="[ipv4-addr:value = '1.2.3.4'] OR [domain-name:value = 'a.test']"),
+    ),
     mutated(INDICATOR, lambda o: o.update(pattern="[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']")),
 ]
 
@@ -54,7 +71,9 @@ BROKEN: dict[str, dict[str, Any]] = {
     "pattern garbage": mutated(INDICATOR, lambda o: o.update(pattern="drop table indicators")),
     "modified before created": mutated(INDICATOR, lambda o: o.update(modified="2020-01-01T00:00:00.000Z")),
     "impossible date": mutated(INDICATOR, lambda o: o.update(created="2026-02-30T00:00:00.000Z")),
-    "valid_until before valid_from": mutated(INDICATOR, lambda o: o.update(valid_until="2001-01-01T00:00:00Z")),
+    "valid_until before valid_from": mutated(
+        INDICATOR, lambda o: o.update(valid_until="2001-01-01T00:00:00Z")
+    ),
     "missing pattern_type": mutated(INDICATOR, lambda o: o.pop("pattern_type")),
     "missing id": mutated(INDICATOR, lambda o: o.pop("id")),
     "bad id": mutated(INDICATOR, lambda o: o.update(id="indicator--not-a-uuid")),

@@ -1,0 +1,104 @@
+"""The `cyberlab` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from indexer.synthetic import demo_bundle
+from tests.conftest import SIGNING_KEY, TAXII, server_env, start_server
+
+
+def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", *args],
+        env=server_env(data_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_explains_the_commands(tmp_path: Path) -> None:
+    out = cli(tmp_path, "--help").stdout
+    for command in ("init", "serve", "users", "ingest-file"):
+        assert command in out
+    assert "API key" in cli(tmp_path, "users", "add", "--help").stdout
+
+
+def test_init_users_and_revocation_take_effect_at_once(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init").returncode == 0
+    added = cli(tmp_path, "users", "add", "acme", "--role", "subscriber")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip().splitlines()[-1]
+    assert key.startswith("clk_")
+    assert cli(tmp_path, "users", "add", "acme", "--role", "admin").returncode != 0
+    listing = cli(tmp_path, "users", "list").stdout
+    assert "acme" in listing and "subscriber" in listing and key not in listing
+    assert key.encode() not in (tmp_path / "cyberlab.db").read_bytes(), "only a hash may be stored"
+
+    server = start_server(tmp_path, {"acme": key})
+    try:
+        url = f"{server.url}/taxii2/cyberlab/collections/"
+        for _ in range(3):  # repeated requests ride the verification cache
+            assert (
+                requests.get(url, auth=("acme", key), headers={"Accept": TAXII}, timeout=10).status_code
+                == 200
+            )
+        assert cli(tmp_path, "users", "revoke", "acme").returncode == 0
+        assert requests.get(url, auth=("acme", key), headers={"Accept": TAXII}, timeout=10).status_code == 401
+        rotated = cli(tmp_path, "users", "rotate", "acme").stdout.strip().splitlines()[-1]
+        assert requests.get(url, auth=("acme", key), headers={"Accept": TAXII}, timeout=10).status_code == 401
+        assert (
+            requests.get(url, auth=("acme", rotated), headers={"Accept": TAXII}, timeout=10).status_code
+            == 200
+        )
+    finally:
+        server.stop()
+    logs = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
+    assert key not in logs and rotated not in logs and SIGNING_KEY not in logs
+
+
+def test_ingest_file_reports_each_bad_object_and_stores_the_rest(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    objects = demo_bundle(10)
+    objects[3] = dict(objects[3], pattern="[broken")
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": objects}))
+    result = cli(tmp_path, "ingest-file", str(bundle), "--collection", "city-indicators")
+    assert result.returncode == 1
+    assert f"{len(objects)} objects read, {len(objects) - 1} added" in result.stdout
+    assert objects[3]["id"] in result.stderr and "invalid STIX pattern" in result.stderr
+    again = cli(tmp_path, "ingest-file", str(bundle), "--collection", "city-indicators")
+    assert f"0 added, {len(objects) - 1} already present" in again.stdout
+
+
+def test_ingest_file_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    cli(tmp_path, "init")
+    junk = tmp_path / "junk.json"
+    junk.write_bytes(b"\xff\xfe not json")
+    result = cli(tmp_path, "ingest-file", str(junk), "--collection", "city-indicators")
+    assert result.returncode == 1 and "not valid UTF-8 JSON" in result.stderr
+    junk.write_text('{"hello": 1}')
+    result = cli(tmp_path, "ingest-file", str(junk), "--collection", "city-indicators")
+    assert "neither a STIX bundle nor a TAXII envelope" in result.stderr
+    result = cli(tmp_path, "ingest-file", str(junk), "--collection", "nope")
+    assert "no collection 'nope'" in result.stderr
+
+
+def test_serve_refuses_the_placeholder_key_outside_dev_mode(tmp_path: Path) -> None:
+    result = cli(tmp_path, "serve", CYBERLAB_SERVER__SIGNING_KEY="CHANGE-ME")
+    assert result.returncode == 2
+    assert "placeholder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_init_demo_loads_collections(tmp_path: Path) -> None:
+    result = cli(tmp_path, "init", "--demo")
+    assert result.returncode == 0, result.stderr
+    assert "city-indicators: 481 objects read, 481 added" in result.stdout
+    assert "0 invalid" in result.stdout
