@@ -47,8 +47,10 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(exc.status, exc.title, exc.description, exc.headers)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
         status = exc.code or 500
+        if status < 400:  # routing redirects (a missing trailing slash -> 308) pass through as they are
+            return exc
         description = exc.description or ""
         if status == 413:
             description = (

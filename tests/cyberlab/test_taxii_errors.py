@@ -345,3 +345,16 @@ def test_limit_above_maximum_is_capped(server: LiveServer) -> None:
     page = call(server, "GET", f"{objects_path('city-indicators')}?limit=100000").json()
     assert len(page["objects"]) == 500  # the test server's max_page_size
     assert page["more"] is True
+
+
+def test_missing_trailing_slash_redirects_to_the_canonical_url(server: LiveServer) -> None:
+    response = requests.get(
+        server.url + "/taxii2/cyberlab/collections",
+        headers={"Accept": TAXII},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/taxii2/cyberlab/collections/")
+    followed = requests.get(server.url + "/taxii2", headers={"Accept": TAXII}, auth=server.auth("subscriber"))
+    assert followed.status_code == 200 and followed.json()["api_roots"]

@@ -209,3 +209,24 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
     objects = EmbeddedStore(tmp_path).query(ObjectQuery(COLL, limit=1000)).objects
     assert len(objects) == 400
     assert len({o.date_added for o in objects}) == 400
+
+
+def test_several_types_merge_in_date_added_order_with_exact_paging(store: Store) -> None:
+    mixed = [obj(n, stix_type=("indicator", "malware", "tool")[n % 3]) for n in range(30)]
+    store.add_objects(COLL, mixed)
+    wanted = [o.id for o in mixed if o.type in ("indicator", "tool")]
+    seen: list[str] = []
+    after: Keyset | None = None
+    while True:
+        page = store.query(ObjectQuery(COLL, types=("tool", "indicator"), limit=6, after=after))
+        seen.extend(o.id for o in page.objects)
+        if not page.more:
+            break
+        after = page.objects[-1].keyset
+    assert seen == wanted
+
+
+def test_spec_version_filter_that_matches_nothing_or_everything(store: Store) -> None:
+    store.add_objects(COLL, [obj(1), obj(2)])
+    assert store.query(ObjectQuery(COLL, spec_versions=("2.0",))).objects == []
+    assert len(store.query(ObjectQuery(COLL, spec_versions=("2.0", "2.1"))).objects) == 2
