@@ -8,7 +8,8 @@ DEMO_ENV := CYBERLAB_SERVER__DEV=true
 .PHONY: run test lint bench clean
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
+	$(PYTHON) -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV))
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .

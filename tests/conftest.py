@@ -113,9 +113,11 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {(data_dir / f'gunicorn-{port}.log').read_text()}")
         try:
-            requests.get(f"{url}/taxii2/", headers={"Accept": TAXII}, timeout=1)
+            # The port accepts before the worker has imported the app: a slow first answer is
+            # still starting up, not a failure.
+            requests.get(f"{url}/taxii2/", headers={"Accept": TAXII}, timeout=5)
             return LiveServer(url, process, data_dir, keys)
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not start within 30 s")

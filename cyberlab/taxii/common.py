@@ -13,6 +13,7 @@ from cyberlab.auth import Caller, can_read, can_write, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
+from cyberlab.taxii.params import parse_query
 from indexer.store.base import ObjectQuery, Page
 from indexer.timestamps import format_timestamp
 
@@ -70,6 +71,25 @@ def require_write(caller: Caller, collection: CollectionSettings) -> None:
         if caller.anonymous:
             raise unauthorized("adding objects needs an account with write access")
         raise TaxiiError(403, "Forbidden", "your account may not write to this collection")
+
+
+def readable_query(
+    api_root: str, collection_id: str, endpoint: str, object_id: str | None = None, write: bool = False
+) -> tuple[ObjectQuery, str]:
+    """The checks every read (and delete) starts with, then the parsed query and its fingerprint.
+
+    Deleting needs write access on top of read: you must be able to see what you remove.
+    """
+    caller = begin(api_root)
+    collection = collection_for(caller, collection_id)
+    require_read(caller, collection)
+    if write:
+        require_write(caller, collection)
+    svc = services()
+    query, fingerprint = parse_query(endpoint, collection.id, svc.limits, svc.tokens, object_id)
+    if object_id is not None and not svc.store.object_exists(collection.id, object_id):
+        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+    return query, fingerprint
 
 
 def date_added_headers(page: Page, query: ObjectQuery) -> dict[str, str]:

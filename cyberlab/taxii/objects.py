@@ -14,12 +14,11 @@ from cyberlab.taxii.common import (
     collection_for,
     date_added_headers,
     envelope_head,
-    require_read,
+    readable_query,
     require_write,
     taxii_json,
 )
 from cyberlab.taxii.media import require_taxii_content_type
-from cyberlab.taxii.params import parse_query
 from cyberlab.taxii.status import status_body
 from indexer.ingest import ingest_objects
 from indexer.store.base import Page, StatusRecord
@@ -39,12 +38,8 @@ def _envelope(page: Page, fingerprint: str) -> bytes:
 
 @bp.get(f"{COLLECTION}/objects/")
 def get_objects(api_root: str, collection_id: str) -> Response:
-    caller = begin(api_root)
-    collection = collection_for(caller, collection_id)
-    require_read(caller, collection)
-    svc = services()
-    query, fingerprint = parse_query("objects", collection.id, svc.limits, svc.tokens)
-    page = svc.store.query(query)
+    query, fingerprint = readable_query(api_root, collection_id, "objects")
+    page = services().store.query(query)
     return taxii_json(_envelope(page, fingerprint), headers=date_added_headers(page, query))
 
 
@@ -82,29 +77,15 @@ def add_objects(api_root: str, collection_id: str) -> Response:
 
 @bp.get(f"{COLLECTION}/objects/<object_id>/")
 def get_object(api_root: str, collection_id: str, object_id: str) -> Response:
-    caller = begin(api_root)
-    collection = collection_for(caller, collection_id)
-    require_read(caller, collection)
-    svc = services()
-    query, fingerprint = parse_query("object", collection.id, svc.limits, svc.tokens, object_id)
-    if not svc.store.object_exists(collection.id, object_id):
-        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
-    page = svc.store.query(query)
+    query, fingerprint = readable_query(api_root, collection_id, "object", object_id)
+    page = services().store.query(query)
     return taxii_json(_envelope(page, fingerprint), headers=date_added_headers(page, query))
 
 
 @bp.delete(f"{COLLECTION}/objects/<object_id>/")
 def delete_object(api_root: str, collection_id: str, object_id: str) -> Response:
-    caller = begin(api_root)
-    collection = collection_for(caller, collection_id)
-    # Deleting needs both: you must be able to see what you remove, and to change the collection.
-    require_read(caller, collection)
-    require_write(caller, collection)
-    svc = services()
-    query, _ = parse_query("delete", collection.id, svc.limits, svc.tokens, object_id)
-    if not svc.store.object_exists(collection.id, object_id):
-        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
-    deleted = svc.store.delete_object(collection.id, object_id, query.versions, query.spec_versions)
+    query, _ = readable_query(api_root, collection_id, "delete", object_id, write=True)
+    deleted = services().store.delete_object(query.collection, object_id, query.versions, query.spec_versions)
     if deleted == 0:
         raise TaxiiError(404, "Object not found", "no version of this object matches the filters")
     return taxii_json(b"", status=200)
@@ -112,14 +93,8 @@ def delete_object(api_root: str, collection_id: str, object_id: str) -> Response
 
 @bp.get(f"{COLLECTION}/objects/<object_id>/versions/")
 def get_versions(api_root: str, collection_id: str, object_id: str) -> Response:
-    caller = begin(api_root)
-    collection = collection_for(caller, collection_id)
-    require_read(caller, collection)
-    svc = services()
-    query, fingerprint = parse_query("versions", collection.id, svc.limits, svc.tokens, object_id)
-    if not svc.store.object_exists(collection.id, object_id):
-        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
-    page = svc.store.query(query)
+    query, fingerprint = readable_query(api_root, collection_id, "versions", object_id)
+    page = services().store.query(query)
     body = envelope_head(page, fingerprint)
     if page.objects:
         body["versions"] = [o.version_text for o in page.objects]
