@@ -16,7 +16,11 @@ $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 run: $(BIN)/cyberlab
-	$(DEMO_ENV) $(BIN)/cyberlab init --demo
+	$(DEMO_ENV) $(BIN)/cyberlab init
+	@# Demo content flows through the real connectors: the city SOC's logs and CERT-FR's MISP feed
+	@# (sample data in connectors/samples/, sources in connectors/samples/SOURCES.md).
+	$(DEMO_ENV) $(BIN)/cyberlab ingest city-soc
+	$(DEMO_ENV) $(BIN)/cyberlab ingest cert-fr
 	@echo "== Demo subscriber (use as HTTP Basic user name and password) =="
 	@$(DEMO_ENV) $(BIN)/cyberlab users ensure demo --role subscriber
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"

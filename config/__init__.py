@@ -3,6 +3,9 @@
 from config.errors import ConfigError, CyberlabError
 from config.settings import (
     CollectionSettings,
+    ConnectorSettings,
+    ExpirySettings,
+    SanitizeSettings,
     Secret,
     Settings,
     load_settings,
@@ -11,7 +14,10 @@ from config.settings import (
 __all__ = [
     "CollectionSettings",
     "ConfigError",
+    "ConnectorSettings",
     "CyberlabError",
+    "ExpirySettings",
+    "SanitizeSettings",
     "Secret",
     "Settings",
     "load_settings",

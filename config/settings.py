@@ -7,6 +7,7 @@ silently falling back to its default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -93,12 +94,62 @@ class CollectionSettings:
 
 
 @dataclass(frozen=True)
+class ConnectorSettings:
+    """One configured source. `type` picks the connector class (see connectors.registry)."""
+
+    type: str
+    collection: str
+    enabled: bool = True
+    # Seconds between runs under `cyberlab worker`.
+    schedule: int = 3600
+    # TLP for objects that arrive without a marking: clear, green, amber, amber+strict, red.
+    default_tlp: str = "green"
+    # Where to read: a URL (feeds, MISP, TAXII) or files and directories (feeds, SOC logs; "-" = stdin).
+    url: str = ""
+    paths: tuple[str, ...] = ()
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    verify_tls: bool = True
+    # TAXII: upstream collection ids (empty = every readable one). SOC: formats to accept (empty = detect).
+    collections: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
+    # Display name of the source organization (identity of its sightings).
+    source_name: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SanitizeSettings:
+    protected_networks: tuple[str, ...]
+    protected_domains: tuple[str, ...]
+    warninglists: bool
+    warninglists_exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpirySettings:
+    """Days an indicator stays valid after it was last seen, by observable kind; 0 = never expires."""
+
+    ip_days: int
+    domain_days: int
+    url_days: int
+    email_days: int
+    hash_days: int
+    other_days: int
+
+
+@dataclass(frozen=True)
 class Settings:
     log_level: str
     server: ServerSettings
     store: StoreSettings
     taxii: TaxiiSettings
+    sanitize: SanitizeSettings
+    expiry: ExpirySettings
+    platform_name: str = "CyberLab"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
+    connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
 
     def collection(self, id_or_alias: str) -> CollectionSettings | None:
         for coll in self.collections.values():
@@ -166,6 +217,7 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any], prefix: str) 
 
 def _build_settings(raw: dict[str, Any]) -> Settings:
     raw = dict(raw)
+    connectors_raw = raw.pop("connectors", {}) or {}
     collections_raw = raw.pop("collections", {}) or {}
     if not isinstance(collections_raw, Mapping):
         raise ConfigError("collections must be a table of tables keyed by alias")
@@ -176,8 +228,15 @@ def _build_settings(raw: dict[str, Any]) -> Settings:
         coll = _build(CollectionSettings, {**table, "alias": alias}, f"collections.{alias}")
         _check_collection(coll)
         collections[alias] = coll
-    built: Settings = _build(Settings, {**raw, "collections": {}}, "")
-    settings = dataclasses.replace(built, collections=collections)
+    connectors: dict[str, ConnectorSettings] = {}
+    if not isinstance(connectors_raw, Mapping):
+        raise ConfigError("connectors must be a table of tables keyed by name")
+    for name, table in connectors_raw.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"connectors.{name} must be a table")
+        connectors[name] = _build(ConnectorSettings, {**table, "name": name}, f"connectors.{name}")
+    built: Settings = _build(Settings, {**raw, "collections": {}, "connectors": {}}, "")
+    settings = dataclasses.replace(built, collections=collections, connectors=connectors)
     _check_settings(settings)
     return settings
 
@@ -200,6 +259,16 @@ def _check_settings(settings: Settings) -> None:
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")
+    for name, conn in settings.connectors.items():
+        if settings.collection(conn.collection) is None:
+            raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
+        if conn.default_tlp not in TLP_LEVELS:
+            raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
+    for cidr in settings.sanitize.protected_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"sanitize.protected_networks: {cidr!r} is not a CIDR") from None
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:

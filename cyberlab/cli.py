@@ -17,7 +17,7 @@ from indexer.ingest import IngestReport, ingest_objects
 from indexer.store import open_store
 from indexer.store.base import Account, Store
 from indexer.synthetic import demo_bundle
-from indexer.timestamps import format_timestamp, now_micros
+from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -209,6 +209,111 @@ def ingest_file(ctx: Context, path: Path, collection: str) -> None:
     _print_report(report, coll.alias)
     if report.failures:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--since",
+    help="Start from this point instead of the saved cursor (RFC 3339 time; "
+    "for SOC logs: 'start' re-reads every file).",
+)
+@click.option("--dry-run", is_flag=True, help="Read, normalize and sanitize, report, store nothing.")
+@pass_context
+def ingest(ctx: Context, name: str, since: str | None, dry_run: bool) -> None:
+    """Run connector NAME once (see [connectors.NAME] in the settings) and print a run report.
+
+    Resumes from the cursor saved by the last run, so a rerun reads only what is new and a run
+    killed half-way loses and repeats nothing.
+    """
+    from indexer.pipeline import Pipeline
+
+    if name not in ctx.settings.connectors:
+        known = ", ".join(ctx.settings.connectors) or "none configured"
+        raise click.ClickException(f"no connector {name!r}; known: {known}")
+    cursor = _since_cursor(ctx.settings.connectors[name].type, since) if since else None
+    with click.progressbar(
+        length=0, label=f"ingesting {name}", file=sys.stderr, show_pos=True, show_eta=False
+    ) as bar:
+        report = Pipeline(ctx.settings, ctx.store, name).run(
+            cursor=cursor, use_saved_cursor=since is None, dry_run=dry_run, progress=bar.update
+        )
+    click.echo("\n".join(report.lines()))
+
+
+def _since_cursor(kind: str, since: str) -> str | None:
+    if since == "start":
+        return None
+    try:
+        micros = parse_timestamp(since)
+    except ValueError:
+        raise click.BadParameter(
+            f"{since!r} is not an RFC 3339 time or 'start'", param_hint="--since"
+        ) from None
+    if kind in ("misp-feed", "misp"):
+        return f"{micros // 1_000_000}:"
+    if kind == "taxii":
+        return orjson.dumps({"*": format_timestamp(micros)}).decode()
+    return None
+
+
+@main.group()
+def deadletter() -> None:
+    """Records a connector could not normalize, kept with the reason."""
+
+
+@deadletter.command("list")
+@click.option("--connector", help="Only this connector's.")
+@pass_context
+def deadletter_list(ctx: Context, connector: str | None) -> None:
+    """List dead letters: id, connector, origin and reason."""
+    letters = ctx.store.list_dead_letters(connector)
+    if not letters:
+        click.echo("no dead letters")
+    for letter in letters:
+        click.echo(
+            f"{letter.id:>5}  {letter.connector:<16} {format_timestamp(letter.created)[:19]}  "
+            f"{letter.origin}\n       {letter.reason}"
+        )
+
+
+@deadletter.command("retry")
+@click.argument("connector")
+@pass_context
+def deadletter_retry(ctx: Context, connector: str) -> None:
+    """Normalize CONNECTOR's dead letters again (after an upgrade or a fix); store those that pass."""
+    from indexer.pipeline import retry_dead_letters
+
+    fixed, still = retry_dead_letters(ctx.settings, ctx.store, connector)
+    click.echo(f"{fixed} stored and removed, {still} still failing")
+
+
+@main.command()
+@click.option("--collection", "-c", "collections", multiple=True, help="Only this collection (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Count what would be revoked.")
+@pass_context
+def expire(ctx: Context, collections: tuple[str, ...], dry_run: bool) -> None:
+    """Revoke indicators past their valid_until, as new versions TAXII subscribers receive."""
+    from indexer.expiry import expire as expire_collection
+
+    for coll in ctx.settings.collections.values():
+        if collections and coll.alias not in collections and coll.id not in collections:
+            continue
+        count = expire_collection(ctx.store, coll, dry_run=dry_run)
+        click.echo(f"{coll.alias}: {count} indicator(s) {'to revoke' if dry_run else 'revoked'}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every enabled connector once, then exit.")
+@pass_context
+def worker(ctx: Context, once: bool) -> None:
+    """Run the enabled connectors on their schedules, in one long-running process.
+
+    A connector that fails is logged and retried at its next slot; the others go on.
+    """
+    from indexer.worker import run_worker
+
+    run_worker(ctx.settings, ctx.store, once=once)
 
 
 def _print_report(report: IngestReport, alias: str) -> None:

@@ -51,9 +51,13 @@ class IngestReport:
         return len(self.successes) + len(self.failures)
 
 
-def prepare_object(obj: Any, collection: CollectionSettings) -> NewObject:
-    """Validate one object against STIX 2.1 and the collection's rules; InvalidObjectError if not."""
-    validate_stix_object(obj)
+def prepare_object(obj: Any, collection: CollectionSettings, validate: bool = True) -> NewObject:
+    """Validate one object against STIX 2.1 and the collection's rules; InvalidObjectError if not.
+
+    validate=False skips the STIX check for objects the caller has just validated itself.
+    """
+    if validate:
+        validate_stix_object(obj)
     level = object_tlp(obj.get("object_marking_refs", ()))
     if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):
         ceiling = collection.tlp_ceiling.upper()
@@ -70,18 +74,27 @@ def prepare_object(obj: Any, collection: CollectionSettings) -> NewObject:
     )
 
 
-def ingest_objects(store: Store, collection: CollectionSettings, objects: Iterable[Any]) -> IngestReport:
-    """Store every valid object of `objects` in `collection`; report each one's outcome."""
+def ingest_objects(
+    store: Store,
+    collection: CollectionSettings,
+    objects: Iterable[Any],
+    validate: bool = True,
+    batch_size: int = BATCH_SIZE,
+) -> IngestReport:
+    """Store every valid object of `objects` in `collection`; report each one's outcome.
+
+    Each `batch_size` objects are one transaction; connectors pass their whole batch as one.
+    """
     report = IngestReport()
     batch: list[NewObject] = []
     for obj in objects:
         try:
-            batch.append(prepare_object(obj, collection))
+            batch.append(prepare_object(obj, collection, validate))
         except InvalidObjectError as exc:
             report.failures.append(ObjectResult(*_identify(obj), message=str(exc)))
             report.counts["invalid"] += 1
             continue
-        if len(batch) >= BATCH_SIZE:
+        if len(batch) >= batch_size:
             _store_batch(store, collection, batch, report)
             batch = []
     _store_batch(store, collection, batch, report)

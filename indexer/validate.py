@@ -77,7 +77,32 @@ def _compiled(schema_name: str) -> Callable[[Any], Any]:
     else:
         schema = _schema_for_type()[schema_name]
     handlers = {"http": _resolve_locally, "https": _resolve_locally}
-    return fastjsonschema.compile(schema, handlers=handlers)  # type: ignore[no-any-return]
+    try:
+        return fastjsonschema.compile(schema, handlers=handlers)  # type: ignore[no-any-return]
+    except (re.error, fastjsonschema.JsonSchemaDefinitionException):
+        # A few schemas use regex syntax fastjsonschema cannot translate: validate those types
+        # with the reference jsonschema library instead (slower, equally strict).
+        return _reference_validator(schema)
+
+
+def _reference_validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    registry: Registry[Any] = Registry().with_resources(
+        (uri, Resource.from_contents(doc)) for uri, doc in _schema_documents().items()
+    )
+    validator = jsonschema.validators.validator_for(schema)(schema, registry=registry)
+
+    def check(obj: Any) -> None:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            raise fastjsonschema.JsonSchemaValueException(
+                f"data.{where} {error.message}" if where else f"data {error.message}"
+            )
+
+    return check
 
 
 def validate_stix_object(obj: Any) -> None:

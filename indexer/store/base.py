@@ -116,6 +116,19 @@ class Account:
         return self.revoked is None
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not be normalized, kept with the reason until it is retried."""
+
+    id: int
+    connector: str
+    kind: str
+    origin: str
+    reason: str
+    payload: bytes
+    created: int
+
+
 class Store(Protocol):
     """What every backend answers. Writers go through indexer.ingest, never straight here."""
 
@@ -149,6 +162,15 @@ class Store(Protocol):
     def get_cursor(self, name: str) -> str | None: ...
 
     def save_cursor(self, name: str, value: str) -> None: ...
+
+    # -- dead letters -----------------------------------------------------------------------
+    def add_dead_letter(
+        self, connector: str, kind: str, origin: str, reason: str, payload: bytes
+    ) -> None: ...
+
+    def list_dead_letters(self, connector: str | None = None) -> list[DeadLetter]: ...
+
+    def delete_dead_letter(self, letter_id: int) -> None: ...
 
     # -- accounts ---------------------------------------------------------------------------
     def add_account(self, account: Account) -> None: ...

@@ -25,6 +25,7 @@ from indexer.errors import StoreError
 from indexer.store.base import (
     Account,
     AddOutcome,
+    DeadLetter,
     NewObject,
     ObjectQuery,
     Page,
@@ -68,6 +69,11 @@ CREATE TABLE IF NOT EXISTS statuses (
     request_timestamp INTEGER NOT NULL, status TEXT NOT NULL, details BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, kind TEXT NOT NULL, origin TEXT NOT NULL,
+    reason TEXT NOT NULL, payload BLOB NOT NULL, created INTEGER NOT NULL,
+    UNIQUE (connector, origin)
+);
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
     created INTEGER NOT NULL, revoked INTEGER
@@ -355,6 +361,29 @@ class EmbeddedStore:
                 "INSERT OR REPLACE INTO cursors (name, value, updated) VALUES (?, ?, ?)",
                 (name, value, now_micros()),
             )
+
+    # -- dead letters -----------------------------------------------------------------------
+    def add_dead_letter(self, connector: str, kind: str, origin: str, reason: str, payload: bytes) -> None:
+        # One letter per (connector, origin): a rerun that fails the same way replaces, not repeats.
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO dead_letters (connector, kind, origin, reason, payload, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (connector, kind, origin, reason, payload, now_micros()),
+            )
+
+    def list_dead_letters(self, connector: str | None = None) -> list[DeadLetter]:
+        sql = "SELECT id, connector, kind, origin, reason, payload, created FROM dead_letters"
+        rows = (
+            self._conn().execute(sql + " WHERE connector = ? ORDER BY id", (connector,))
+            if connector
+            else self._conn().execute(sql + " ORDER BY id")
+        ).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def delete_dead_letter(self, letter_id: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
 
     # -- accounts ---------------------------------------------------------------------------
     def add_account(self, account: Account) -> None:

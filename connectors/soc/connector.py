@@ -1,0 +1,124 @@
+"""The `soc` connector: the city SOC's log exports -> one aggregate per attacker value and batch."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from config import ConnectorSettings
+from connectors.base import Batch, RawRecord, SourceError
+from connectors.soc.parsers import CSV_HEADER, PARSERS, LineContext, LineError, Observation, detect
+from connectors.soc.reader import Chunk, dump_cursor, load_cursor, plan_reads, read_file, read_stdin
+
+log = logging.getLogger(__name__)
+MAX_PROBLEMS = 50
+
+
+@dataclass
+class SocAggregate:
+    """Everything one batch of log lines says about one attacker value."""
+
+    value: str
+    kind: str
+    first_seen: int
+    last_seen: int
+    count: int
+    signatures: set[str] = field(default_factory=set)
+    categories: set[str] = field(default_factory=set)
+    window: str = ""  # identifies the batch (file, inode, start offset): replays give the same id
+
+    def add(self, obs: Observation) -> None:
+        self.first_seen = min(self.first_seen, obs.first_seen)
+        self.last_seen = max(self.last_seen, obs.last_seen)
+        self.count += obs.count
+        if obs.signature:
+            self.signatures.add(obs.signature)
+        if obs.category:
+            self.categories.add(obs.category)
+
+
+class SocConnector:
+    def __init__(self, settings: ConnectorSettings) -> None:
+        self.settings = settings
+        self.formats = set(settings.formats) or set(PARSERS)
+
+    def describe(self) -> str:
+        return f"SOC logs from {', '.join(self.settings.paths) or 'nothing'}"
+
+    def batches(self, cursor: str | None) -> Iterator[Batch]:
+        if self.settings.paths == ("-",):
+            for chunk in read_stdin():
+                yield self._batch(chunk, csv=False, cursor=None)[0]
+            return
+        if not self.settings.paths:
+            raise SourceError(f"connector {self.settings.name!r} has no paths to read")
+        files = load_cursor(cursor)
+        missing = [p for p in self.settings.paths if not Path(p).exists()]
+        if missing:
+            raise SourceError(f"not found: {', '.join(missing)}")
+        for path, key, inode, offset in plan_reads(self.settings.paths, files):
+            csv = _is_csv(path)
+            for chunk in read_file(path, inode, offset):
+                batch, end = self._batch(chunk, csv, cursor=None)
+                files[key] = (inode, end)
+                batch.cursor = dump_cursor(files)
+                yield batch
+
+    def _batch(self, chunk: Chunk, csv: bool, cursor: str | None) -> tuple[Batch, int]:
+        moment = datetime.fromtimestamp(chunk.mtime or 0, tz=UTC)
+        ctx = LineContext(year=moment.year, fallback_time=int(chunk.mtime))
+        window = f"{Path(chunk.path).name}:{chunk.inode}:{chunk.start}"
+        aggregates: dict[tuple[str, str], SocAggregate] = {}
+        skipped: Counter[str] = Counter()
+        problems: list[tuple[str, str]] = []
+        end = chunk.end
+        last = len(chunk.lines) - 1
+        for number, line in enumerate(chunk.lines):
+            partial = chunk.partial_bytes > 0 and number == last
+            if not line.strip():
+                if partial:
+                    end += chunk.partial_bytes
+                continue
+            if csv and chunk.start == 0 and number == 0:
+                continue  # the header
+            fmt = "csv" if csv else detect(line)
+            if fmt is None or fmt not in self.formats:
+                if partial:
+                    break  # maybe still being written: read it next time
+                skipped["unknown-format"] += 1
+                continue
+            try:
+                observations = PARSERS[fmt](line, ctx)
+            except LineError as exc:
+                if partial:
+                    break
+                skipped[f"malformed-{fmt}"] += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append((f"{chunk.path}@{chunk.start}+{number}", str(exc)))
+                continue
+            if partial:
+                end += chunk.partial_bytes
+            if not observations:
+                skipped[f"no-attacker-{fmt}"] += 1
+            for obs in observations:
+                key = (obs.kind, obs.value)
+                agg = aggregates.get(key)
+                if agg is None:
+                    agg = aggregates[key] = SocAggregate(
+                        obs.value, obs.kind, obs.first_seen, obs.last_seen, 0, window=window
+                    )
+                agg.add(obs)
+        records = [
+            RawRecord("soc-aggregate", agg, f"{chunk.path}@{chunk.start}") for agg in aggregates.values()
+        ]
+        return Batch(records, cursor, skipped, problems, read=len(chunk.lines)), end
+
+
+def _is_csv(path: Path) -> bool:
+    with path.open("rb") as fh:
+        first = fh.readline().decode("utf-8", "replace").strip().lower()
+    return tuple(f.strip() for f in first.split(",")[:2]) == CSV_HEADER[:2]

@@ -1,0 +1,39 @@
+"""Normalizers: pure functions from a connector's RawRecord to STIX 2.1 objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import RawRecord
+from indexer.normalize.common import NormalizeContext
+from indexer.normalize.misp import NormalizationError, normalize_misp_event
+from indexer.normalize.soc import normalize_soc
+from indexer.tlp import TLP_MARKING_IDS
+
+
+def normalize_stix(obj: Any, ctx: NormalizeContext) -> list[dict[str, Any]]:
+    """Upstream STIX (TAXII) passes through as its source versioned it, with a TLP marking added
+    when it has none."""
+    if not isinstance(obj, dict) or "id" not in obj or "type" not in obj:
+        raise NormalizationError("not a STIX object (no id or type)")
+    obj = dict(obj)
+    if obj["type"] != "marking-definition" and not any(
+        r in TLP_MARKING_IDS for r in obj.get("object_marking_refs", [])
+    ):
+        obj["object_marking_refs"] = [*obj.get("object_marking_refs", []), ctx.marking]
+    return [obj]
+
+
+def normalize(record: RawRecord, ctx: NormalizeContext) -> list[dict[str, Any]]:
+    if record.kind == "soc-aggregate":
+        return normalize_soc(record.data, ctx)
+    if record.kind == "misp-event":
+        return normalize_misp_event(record.data, ctx)
+    if record.kind == "stix-object":
+        return normalize_stix(record.data, ctx)
+    if record.kind == "unparseable":
+        raise NormalizationError(f"unreadable input ({record.origin})")
+    raise NormalizationError(f"no normalizer for records of kind {record.kind!r}")
+
+
+__all__ = ["NormalizationError", "NormalizeContext", "normalize"]

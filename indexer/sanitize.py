@@ -1,0 +1,211 @@
+"""Sanitization before anything is stored for sharing.
+
+Dropped, each counted by reason in the run report:
+- the city's own networks and domains (`sanitize.protected_networks` / `protected_domains`);
+- private, loopback, link-local, multicast, reserved and unspecified addresses;
+- known-benign values from the MISP warninglists (public resolvers, top sites, cloud ranges,
+  empty-file hashes), through pymispwarninglists;
+- TLP:RED, and anything above the target collection's TLP ceiling;
+- then whatever depends on a dropped object (a sighting of it, a relationship to it, observed-data
+  holding it); groupings and reports just lose the reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from config import CollectionSettings, SanitizeSettings
+from indexer.tlp import object_tlp, tlp_rank
+
+log = logging.getLogger(__name__)
+_COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*(?:=|LIKE|MATCHES)\s*'((?:[^'\\]|\\.)*)'")
+_REF_KEYS = ("sighting_of_ref", "source_ref", "target_ref")
+_CONTAINERS = ("grouping", "report", "note", "opinion")
+
+
+@functools.cache
+def _warninglists(exclude: tuple[str, ...] = ()) -> Any:
+    import json
+    from pathlib import Path
+
+    import pymispwarninglists
+    from pymispwarninglists.api import WarningLists
+
+    root = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
+    lists = []
+    for path in sorted(root.glob("*/list.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not any(word.lower() in data.get("name", "").lower() for word in exclude):
+            lists.append(data)
+    log.info("sanitize.warninglists loaded=%d excluded=%s", len(lists), ",".join(exclude))
+    return WarningLists(slow_search=False, lists=lists)
+
+
+class Sanitizer:
+    def __init__(self, settings: SanitizeSettings) -> None:
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.protected_networks]
+        self.domains = tuple(d.lower().lstrip(".") for d in settings.protected_domains)
+        self.use_warninglists = settings.warninglists
+        self.exclude = settings.warninglists_exclude
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    # -- single values ----------------------------------------------------------------------
+    def check(self, kind: str, value: str) -> str | None:
+        """Why `value` must not be shared, or None if it may be."""
+        key = (kind, value)
+        if key not in self._cache:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[key] = self._check(kind, value)
+        return self._cache[key]
+
+    def _check(self, kind: str, value: str) -> str | None:
+        if kind == "ip":
+            return self._check_ip(value)
+        if kind == "domain":
+            return self._check_domain(value)
+        if kind == "url":
+            host = (urlsplit(value if "://" in value else f"http://{value}").hostname or "").lower()
+            reason = self._check_ip(host) if _looks_like_ip(host) else self._check_domain(host)
+            return reason or self._warninglisted(value)
+        if kind == "email":
+            return self._check_domain(value.rpartition("@")[2]) if "@" in value else None
+        if kind == "hash":
+            return self._warninglisted(value)
+        return None
+
+    def _check_ip(self, value: str) -> str | None:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return None
+        address = network.network_address
+        if (
+            not address.is_global
+            or address.is_multicast
+            or address.is_reserved
+            or address.is_unspecified
+            or network.prefixlen < (8 if network.version == 4 else 16)
+        ):
+            return "non-public-address"
+        if any(
+            network.overlaps(protected) for protected in self.networks if protected.version == network.version
+        ):
+            return "protected-asset"
+        return self._warninglisted(value)
+
+    def _check_domain(self, value: str) -> str | None:
+        host = value.lower().rstrip(".")
+        if any(host == d or host.endswith("." + d) for d in self.domains):
+            return "protected-asset"
+        return self._warninglisted(host)
+
+    def _warninglisted(self, value: str) -> str | None:
+        if not self.use_warninglists or not value:
+            return None
+        hits = _warninglists(self.exclude).search(value)
+        return "warninglist" if hits else None
+
+    # -- objects ----------------------------------------------------------------------------
+    def object_values(self, obj: dict[str, Any]) -> Iterable[tuple[str, str]]:
+        """(kind, value) pairs an object would publish."""
+        stix_type = obj.get("type")
+        if stix_type == "indicator" and obj.get("pattern_type") == "stix":
+            for obj_type, prop, raw in _COMPARISON.findall(obj.get("pattern", "")):
+                value = raw.replace("\\'", "'").replace("\\\\", "\\")
+                kind = _kind_of(obj_type, prop, value)
+                if kind:
+                    yield kind, value
+        elif stix_type in ("ipv4-addr", "ipv6-addr"):
+            yield "ip", str(obj.get("value", ""))
+        elif stix_type == "domain-name":
+            yield "domain", str(obj.get("value", ""))
+        elif stix_type == "url":
+            yield "url", str(obj.get("value", ""))
+        elif stix_type == "email-addr":
+            yield "email", str(obj.get("value", ""))
+        elif stix_type == "file":
+            for digest in (obj.get("hashes") or {}).values():
+                yield "hash", str(digest)
+
+    def filter(
+        self, objects: list[dict[str, Any]], collection: CollectionSettings
+    ) -> tuple[list[dict[str, Any]], Counter[str]]:
+        drops: Counter[str] = Counter()
+        dropped: set[str] = set()
+        kept: list[dict[str, Any]] = []
+        for obj in objects:
+            reason = self.object_reason(obj, collection)
+            if reason:
+                drops[reason] += 1
+                dropped.add(obj["id"])
+            else:
+                kept.append(obj)
+        return prune(kept, dropped, drops), drops
+
+    def object_reason(self, obj: dict[str, Any], collection: CollectionSettings) -> str | None:
+        level = object_tlp(obj.get("object_marking_refs", ()))
+        if level == "red":
+            return "tlp-red"
+        if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):
+            return "tlp-above-ceiling"
+        for kind, value in self.object_values(obj):
+            reason = self.check(kind, value)
+            if reason:
+                return reason
+        return None
+
+
+def prune(objects: list[dict[str, Any]], dropped: set[str], drops: Counter[str]) -> list[dict[str, Any]]:
+    """Remove what depends on dropped objects, repeatedly, until nothing else falls."""
+    while dropped:
+        newly: set[str] = set()
+        kept: list[dict[str, Any]] = []
+        for obj in objects:
+            refs = {obj.get(k) for k in _REF_KEYS} | set(
+                obj.get("object_refs", []) if obj["type"] not in _CONTAINERS else []
+            )
+            if obj["type"] in _CONTAINERS and obj.get("object_refs"):
+                remaining = [r for r in obj["object_refs"] if r not in dropped]
+                if not remaining:
+                    newly.add(obj["id"])
+                    continue
+                obj = {**obj, "object_refs": remaining} if len(remaining) != len(obj["object_refs"]) else obj
+            elif refs & dropped:
+                newly.add(obj["id"])
+                continue
+            kept.append(obj)
+        drops["depends-on-dropped"] += len(newly)
+        objects, dropped = kept, newly
+    return objects
+
+
+def _looks_like_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_of(obj_type: str, prop: str, value: str) -> str | None:
+    if prop.endswith(".type") or prop == "type":
+        return None
+    if obj_type in ("ipv4-addr", "ipv6-addr") or (obj_type == "network-traffic" and prop.endswith("value")):
+        return "ip" if _looks_like_ip(value.split("/")[0]) else None
+    if obj_type == "domain-name":
+        return "domain"
+    if obj_type == "url":
+        return "url"
+    if obj_type == "email-addr" or (obj_type == "email-message" and "value" in prop):
+        return "email"
+    if obj_type in ("file", "artifact") and "hashes" in prop:
+        return "hash"
+    return None
