@@ -38,8 +38,12 @@ class MispConnector:
 
             try:
                 with contextlib.redirect_stderr(io.StringIO()):
-                    self._misp = PyMISP(self.settings.url, self.settings.api_key.reveal(),
-                                        ssl=self.settings.verify_tls, timeout=(10, 300))
+                    self._misp = PyMISP(
+                        self.settings.url,
+                        self.settings.api_key.reveal(),
+                        ssl=self.settings.verify_tls,
+                        timeout=(10, 300),
+                    )
             except (PyMISPError, OSError) as exc:
                 raise SourceError(f"cannot connect to MISP at {self.settings.url}: {exc}") from exc
         return self._misp
@@ -57,8 +61,9 @@ class MispConnector:
         pending: list[tuple[int, str]] = []
         page = 1
         while True:
-            events = self._search(published=True, to_ids=True, metadata=True, timestamp=after[0] or None,
-                                  limit=PAGE, page=page)
+            events = self._search(
+                published=True, to_ids=True, metadata=True, timestamp=after[0] or None, limit=PAGE, page=page
+            )
             for item in events:
                 event = item.get("Event", item)
                 key = (int(event.get("timestamp", 0)), str(event.get("uuid", "")))
@@ -73,4 +78,6 @@ class MispConnector:
             found = self._search(eventid=uuid, to_ids=True, include_sightings=True)
             if not found:
                 continue  # deleted or unpublished since the plan: nothing to store
-            yield Batch([RawRecord("misp-event", found[0], f"event {uuid}")], cursor=f"{stamp}:{uuid}", read=1)
+            yield Batch(
+                [RawRecord("misp-event", found[0], f"event {uuid}")], cursor=f"{stamp}:{uuid}", read=1
+            )

@@ -59,7 +59,9 @@ class TaxiiConnector:
                 root = Server(self.settings.url, verify=self.settings.verify_tls, **self._auth()).default
                 found = list(root.collections) if root else []
             except Exception:  # not a discovery URL: try it as an API root
-                found = list(ApiRoot(self.settings.url, verify=self.settings.verify_tls, **self._auth()).collections)
+                found = list(
+                    ApiRoot(self.settings.url, verify=self.settings.verify_tls, **self._auth()).collections
+                )
         except requests.RequestException as exc:
             raise SourceError(f"cannot reach TAXII server {self.settings.url}: {exc}") from exc
         except Exception as exc:  # taxii2-client raises its own errors for bad answers
@@ -95,8 +97,12 @@ class TaxiiConnector:
             last = _rfc3339(header)
             problems = []
             if header and last is None:
-                problems.append((url, f"X-TAXII-Date-Added-Last {header!r} is not RFC 3339; cursor not moved"))
-            records = [RawRecord("stix-object", obj, f"{collection.id}/{obj.get('id', '?')}") for obj in objects]
+                problems.append(
+                    (url, f"X-TAXII-Date-Added-Last {header!r} is not RFC 3339; cursor not moved")
+                )
+            records = [
+                RawRecord("stix-object", obj, f"{collection.id}/{obj.get('id', '?')}") for obj in objects
+            ]
             cursor = None
             if last:
                 positions[collection.id] = last

@@ -133,8 +133,10 @@ class Pipeline:
         report.problems.extend(batch.problems)
         objects = self.normalize(batch.records, report, dry_run)
         if objects:
-            marked = [{**ident, "object_marking_refs": [self.ctx.marking]}
-                      for ident in (self.ctx.platform_identity, self.ctx.source_identity)]
+            marked = [
+                {**ident, "object_marking_refs": [self.ctx.marking]}
+                for ident in (self.ctx.platform_identity, self.ctx.source_identity)
+            ]
             objects = [*marked, *objects]
         objects, drops = self.sanitizer.filter(objects, self.collection)
         report.dropped.update(drops)

@@ -5,7 +5,8 @@
 - misp-stix's custom `x-misp-*` objects are dropped (no consumer can use them, and their values
   escape sanitization);
 - every object carries a TLP marking: the event's `tlp:*` tag, else the connector's default;
-- MISP sightings (type 0) become STIX Sightings by the organization that reported them.
+- MISP sightings are converted by misp-stix too (sightings; false positives become opinions)
+  and follow the indicators' new ids.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import io
 import logging
 import re
-from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -23,11 +23,9 @@ from misp_stix_converter import MISPtoSTIX21Parser
 from indexer.errors import InvalidObjectError
 from indexer.normalize.common import (
     NormalizeContext,
-    identity,
     indicator_id,
     source_reference,
     stable_id,
-    stamp,
     valid_until,
 )
 from indexer.tlp import MARKING_FOR_LEVEL, TLP_MARKING_IDS
@@ -78,11 +76,18 @@ def normalize_misp_event(record: dict[str, Any], ctx: NormalizeContext) -> list[
     event = record.get("Event", record)
     if not isinstance(event, dict) or "uuid" not in event:
         raise NormalizationError("not a MISP event (no Event.uuid)")
-    objects = [o for o in convert_event(event) if not o["type"].startswith("x-misp-")]
+    try:
+        converted = convert_event(event)
+    except NormalizationError:
+        repaired = _with_cluster_uuids(event)
+        if repaired is None:
+            raise
+        converted = convert_event(repaired)  # still failing: the event is dead-lettered
+        log.info("misp.repaired event=%s: galaxy clusters without uuid got deterministic ones", event["uuid"])
+    objects = [o for o in converted if not o["type"].startswith("x-misp-")]
     id_map = _rekey_indicators(objects, ctx)
     objects = [_rewrite_refs(o, id_map) for o in objects]
     objects = _dedupe(objects)
-    objects += _sightings(event, id_map, ctx)
     marking = MARKING_FOR_LEVEL[event_tlp(event) or ctx.default_tlp]
     for obj in objects:
         if obj["type"] != "marking-definition" and not any(
@@ -90,6 +95,36 @@ def normalize_misp_event(record: dict[str, Any], ctx: NormalizeContext) -> list[
         ):
             obj["object_marking_refs"] = [*obj.get("object_marking_refs", []), marking]
     return objects
+
+
+def _with_cluster_uuids(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of the event whose galaxy clusters all have a uuid, or None if none was missing.
+
+    Some MISP exports carry clusters without uuid; misp-stix then builds ids like
+    'attack-pattern--'. A UUIDv5 of (galaxy type, cluster value) names the same cluster the same
+    way every time.
+    """
+    copy = orjson.loads(orjson.dumps(event))
+    missing = 0
+
+    def walk(node: Any, galaxy_type: str) -> None:
+        nonlocal missing
+        if isinstance(node, dict):
+            galaxy_type = str(node.get("type", galaxy_type)) if "GalaxyCluster" in node else galaxy_type
+            for cluster in node.get("GalaxyCluster", []) or []:
+                if isinstance(cluster, dict) and not cluster.get("uuid"):
+                    cluster["uuid"] = stable_id("x", galaxy_type, str(cluster.get("value", ""))).split("--")[
+                        1
+                    ]
+                    missing += 1
+            for value in node.values():
+                walk(value, galaxy_type)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, galaxy_type)
+
+    walk(copy, "")
+    return copy if missing else None
 
 
 def _pattern_kind(pattern: str) -> str:
@@ -162,45 +197,3 @@ def _dedupe(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None or obj.get("modified", "") > current.get("modified", ""):
             by_id[obj["id"]] = obj
     return list(by_id.values())
-
-
-def _sightings(event: dict[str, Any], id_map: dict[str, str], ctx: NormalizeContext) -> list[dict[str, Any]]:
-    attributes = list(event.get("Attribute", []) or [])
-    for misp_object in event.get("Object", []) or []:
-        attributes.extend(misp_object.get("Attribute", []) or [])
-    per_target: dict[tuple[str, str], list[int]] = defaultdict(list)
-    orgs: dict[str, str] = {}
-    for attribute in attributes:
-        for sighting in attribute.get("Sighting", []) or []:
-            if str(sighting.get("type", "0")) != "0":  # 1 = false positive, 2 = expiration
-                continue
-            target = id_map.get(f"indicator--{attribute.get('uuid')}")
-            org = (sighting.get("Organisation") or {}).get("name") or ctx.source_name
-            try:
-                when = int(sighting.get("date_sighting", 0))
-            except (TypeError, ValueError):
-                continue
-            if target and when > 0:
-                per_target[(target, org)].append(when)
-                orgs[org] = identity(org)["id"]
-    out: list[dict[str, Any]] = []
-    for org in sorted(orgs):
-        out.append(identity(org))
-    for (target, org), times in sorted(per_target.items()):
-        first, last = stamp(min(times)), stamp(max(times))
-        out.append(
-            {
-                "type": "sighting",
-                "spec_version": "2.1",
-                "id": stable_id("sighting", target, orgs[org], f"misp:{event['uuid']}"),
-                "created": last,
-                "modified": last,
-                "created_by_ref": orgs[org],
-                "sighting_of_ref": target,
-                "where_sighted_refs": [orgs[org]],
-                "first_seen": first,
-                "last_seen": last,
-                "count": len(times),
-            }
-        )
-    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,10 +23,8 @@ def observations(name: str) -> list[tuple[str, str]]:
     for line in (SAMPLES / name).read_text(encoding="utf-8", errors="replace").splitlines():
         fmt = detect(line)
         if fmt:
-            try:
+            with contextlib.suppress(LineError):
                 found += [(o.value, o.kind) for o in PARSERS[fmt](line, CTX)]
-            except LineError:
-                pass
     return found
 
 
@@ -73,7 +72,9 @@ def test_malformed_lines_say_why(fmt: str, line: str, message: str) -> None:
 
 
 def test_csv_export_rows() -> None:
-    (obs,) = PARSERS["csv"]("Evil.Example.com,domain,2026-01-01T00:00:00Z,2026-01-03T00:00:00Z,7,phishing", CTX)
+    (obs,) = PARSERS["csv"](
+        "Evil.Example.com,domain,2026-01-01T00:00:00Z,2026-01-03T00:00:00Z,7,phishing", CTX
+    )
     assert (obs.value, obs.kind, obs.count, obs.category) == ("evil.example.com", "domain", 7, "phishing")
     assert obs.last_seen - obs.first_seen == 2 * 86400
 

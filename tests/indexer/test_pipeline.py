@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -31,7 +31,9 @@ def settings_for(tmp: Path, **env: str) -> Settings:
     return load_settings(environ=server_env(tmp, **env))
 
 
-def stored(store: EmbeddedStore, alias: str, settings: Settings, versions: str = "all") -> list[dict[str, Any]]:
+def stored(
+    store: EmbeddedStore, alias: str, settings: Settings, versions: str = "all"
+) -> list[dict[str, Any]]:
     coll = settings.collection(alias)
     assert coll is not None
     page = store.query(ObjectQuery(coll.id, versions=(versions,), limit=100_000))
@@ -139,26 +141,35 @@ def _last_event_cursor() -> str:
 def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: EmbeddedStore) -> None:
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "cert-fr").run()
-    feed_indicator = next(o for o in stored(store, "public-blocklist", settings, "last")
-                          if o["type"] == "indicator" and o["pattern"].startswith("[ipv4-addr:value"))
+    feed_indicator = next(
+        o
+        for o in stored(store, "public-blocklist", settings, "last")
+        if o["type"] == "indicator" and o["pattern"].startswith("[ipv4-addr:value")
+    )
     value = feed_indicator["pattern"].split("'")[1]
     csv = tmp_path / "seen.csv"
-    csv.write_text(f"value,type,first_seen,last_seen,count,category\n{value},ip,2026-11-20T00:00:00Z,,3,scan\n")
-    soc = dataclasses.replace(settings.connectors["city-soc"], paths=(str(csv),), collection="public-blocklist",
-                              default_tlp="clear")
+    csv.write_text(
+        f"value,type,first_seen,last_seen,count,category\n{value},ip,2026-11-20T00:00:00Z,,3,scan\n"
+    )
+    soc = dataclasses.replace(
+        settings.connectors["city-soc"], paths=(str(csv),), collection="public-blocklist", default_tlp="clear"
+    )
     settings = dataclasses.replace(settings, connectors={**settings.connectors, "city-soc": soc})
     report = Pipeline(settings, store, "city-soc").run()
     assert report.updated == 1  # the same indicator, a new version
-    versions = [o for o in stored(store, "public-blocklist", settings)
-                if o["id"] == feed_indicator["id"]]
+    versions = [o for o in stored(store, "public-blocklist", settings) if o["id"] == feed_indicator["id"]]
     assert len(versions) == 2
     latest = max(versions, key=lambda o: o["modified"])
-    assert {r["source_name"] for r in latest["external_references"]} == {"CERT-FR", "City Security Operations Center"}
+    assert {r["source_name"] for r in latest["external_references"]} == {
+        "CERT-FR",
+        "City Security Operations Center",
+    }
     assert latest["created"] == feed_indicator["created"]
 
 
-def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(tmp_path: Path,
-                                                                        store: EmbeddedStore) -> None:
+def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(
+    tmp_path: Path, store: EmbeddedStore
+) -> None:
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "city-soc").run()
     coll = settings.collection("city-indicators")
@@ -171,15 +182,18 @@ def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(tmp_path:
     assert expire(store, coll, now=far_future) == 0  # already revoked
     replay = Pipeline(settings, store, "city-soc").run(cursor=None, use_saved_cursor=False)
     assert replay.created > 0  # successors for the revoked values
-    successors = [o for o in stored(store, "city-indicators", settings, "last")
-                  if o["type"] == "indicator" and not o.get("revoked")]
+    successors = [
+        o
+        for o in stored(store, "city-indicators", settings, "last")
+        if o["type"] == "indicator" and not o.get("revoked")
+    ]
     assert successors
 
 
 class _FeedHandler(http.server.SimpleHTTPRequestHandler):
-    throttled: set[str] = set()
+    throttled: ClassVar[set[str]] = set()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         # The first request for each event gets 429 + Retry-After: the connector must wait and retry.
         if self.path.endswith(".json") and "manifest" not in self.path and self.path not in self.throttled:
             self.throttled.add(self.path)

@@ -1,0 +1,161 @@
+"""Crash and resume, the worker, and the ingest command, with real processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import load_settings
+from indexer.pipeline import Pipeline, cursor_key
+from indexer.store.base import ObjectQuery
+from indexer.store.embedded import EmbeddedStore
+from indexer.worker import run_worker
+from tests.conftest import server_env
+
+ROOT = Path(__file__).resolve().parents[2]
+FEED = ROOT / "connectors" / "samples" / "misp-feed" / "cert-fr-anssi"
+
+
+class SlowFeed(http.server.SimpleHTTPRequestHandler):
+    """Serves the real feed, slowly, so an ingest can be killed in the middle."""
+
+    def do_GET(self) -> None:
+        if "manifest" not in self.path:
+            time.sleep(0.4)
+        super().do_GET()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_url() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(SlowFeed, directory=str(FEED)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def snapshot(data_dir: Path) -> set[tuple[str, str, bytes]]:
+    settings = load_settings(environ=server_env(data_dir))
+    store = EmbeddedStore(data_dir)
+    page = store.query(
+        ObjectQuery(settings.collections["public-blocklist"].id, versions=("all",), limit=10**6)
+    )
+    rows = [(o.id, o.version_text, o.body) for o in page.objects]
+    assert len(rows) == len(set(rows)), "no object version may be stored twice"
+    return set(rows)
+
+
+def ingest_process(data_dir: Path, url: str) -> subprocess.Popen[bytes]:
+    # An environment variable may name the hyphenated connector; the shell can't, the OS can.
+    env = server_env(data_dir, **{"CYBERLAB_CONNECTORS__CERT-FR__URL": url})
+    return subprocess.Popen(
+        [sys.executable, "-m", "cyberlab.cli", "ingest", "cert-fr"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_mid_ingest_then_resume_equals_one_clean_run(tmp_path: Path, feed_url: str) -> None:
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    for data_dir in (clean, crashed):
+        data_dir.mkdir()
+        EmbeddedStore(data_dir).initialize()
+    settings = load_settings(environ=server_env(clean))
+    Pipeline(settings, EmbeddedStore(clean), "cert-fr").run()  # the same feed, read from its folder
+
+    process = ingest_process(crashed, feed_url)
+    store = EmbeddedStore(crashed)
+    deadline = time.monotonic() + 60
+    cursor = None
+    while time.monotonic() < deadline and process.poll() is None:
+        cursor = store.get_cursor(cursor_key("cert-fr"))
+        if (
+            cursor
+            and len(
+                store.query(
+                    ObjectQuery(settings.collections["public-blocklist"].id, versions=("all",), limit=10**6)
+                ).objects
+            )
+            > 500
+        ):
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the ingest finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial_state = snapshot(crashed)
+    assert 0 < len(partial_state) < len(snapshot(clean))
+
+    resumed = ingest_process(crashed, feed_url)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err.decode()
+    assert snapshot(crashed) == snapshot(clean)
+    assert b"dead-lettered:       0" in out
+
+
+def test_worker_survives_a_failing_connector(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = load_settings(environ=server_env(tmp_path))
+    broken = dataclasses.replace(settings.connectors["cert-fr"], name="gone", paths=(str(tmp_path / "nope"),))
+    settings = dataclasses.replace(
+        settings, connectors={"gone": broken, "city-soc": settings.connectors["city-soc"]}
+    )
+    store = EmbeddedStore(tmp_path)
+    store.initialize()
+    with caplog.at_level("INFO"):
+        run_worker(settings, store, once=True)
+    assert store.count(settings.collections["city-indicators"].id) > 0
+    assert any("worker.failed connector=gone" in r.getMessage() for r in caplog.records)
+
+
+def test_ingest_command_dry_run_and_report(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    subprocess.run([sys.executable, "-m", "cyberlab.cli", "init"], env=env, check=True, capture_output=True)
+    dry = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "ingest", "city-soc", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing stored" in dry.stdout and "objects to create:" in dry.stdout
+    assert EmbeddedStore(tmp_path).count(load_settings(environ=env).collections["city-indicators"].id) == 0
+    real = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "ingest", "city-soc"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "non-public-address" in real.stdout and "unknown-format: 5" in real.stdout
+    unknown = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "ingest", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode != 0 and "no connector 'nope'" in unknown.stderr
+    letters = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "deadletter", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "no dead letters" in letters.stdout
