@@ -8,8 +8,11 @@ store with its reason and the rest of the batch goes on.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,21 +83,92 @@ def cursor_key(name: str) -> str:
     return f"connector:{name}"
 
 
+@dataclass
+class Prepared:
+    """A batch after the pure stages (normalize, sanitize, validate), ready to merge and store."""
+
+    objects: list[dict[str, Any]]
+    dropped: Counter[str] = field(default_factory=Counter)
+    dead: list[tuple[str, str, str, bytes]] = field(default_factory=list)  # kind, origin, reason, payload
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+class BatchPreparer:
+    """The pure stages of a run; picklable, so they can run in worker processes."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        conn = settings.connectors[name]
+        collection = settings.collection(conn.collection)
+        assert collection is not None  # checked when settings load
+        self.name = name
+        self.collection = collection
+        self.ctx = context_for(settings, conn)
+        self.sanitizer = Sanitizer(settings.sanitize)
+
+    def prepare(self, records: list[RawRecord]) -> Prepared:
+        prepared = Prepared(objects=[])
+        objects: list[dict[str, Any]] = []
+        for record in records:
+            try:
+                objects.extend(normalize(record, self.ctx))
+            except NormalizationError as exc:
+                prepared.dead.append((record.kind, record.origin, str(exc), _payload(record)))
+                prepared.problems.append((record.origin, str(exc)))
+        if objects:
+            marked = [
+                {**ident, "object_marking_refs": [self.ctx.marking]}
+                for ident in (self.ctx.platform_identity, self.ctx.source_identity)
+            ]
+            objects = [*marked, *objects]
+        objects, drops = self.sanitizer.filter(objects, self.collection)
+        prepared.dropped.update(drops)
+        kept: list[dict[str, Any]] = []
+        invalid: set[str] = set()
+        for obj in objects:
+            try:
+                validate_stix_object(obj)
+            except InvalidObjectError as exc:
+                invalid.add(obj.get("id", ""))
+                prepared.dropped["invalid-stix"] += 1
+                prepared.problems.append((obj.get("id", "?"), f"invalid STIX: {exc}"))
+                continue
+            kept.append(obj)
+        prepared.objects = prune(kept, invalid, prepared.dropped)
+        return prepared
+
+
+_WORKER_PREPARER: BatchPreparer | None = None
+
+
+def _init_worker(preparer: BatchPreparer) -> None:
+    global _WORKER_PREPARER
+    _WORKER_PREPARER = preparer
+
+
+def _prepare_in_worker(records: list[RawRecord]) -> Prepared:
+    assert _WORKER_PREPARER is not None
+    return _WORKER_PREPARER.prepare(records)
+
+
+# Connector types whose normalization is heavy enough (misp-stix) to spread over processes.
+PARALLEL_TYPES = frozenset({"misp-feed", "misp"})
+
+
 class Pipeline:
     """Turns a connector's batches into stored objects for one run."""
 
-    def __init__(self, settings: Settings, store: Store, name: str) -> None:
+    def __init__(self, settings: Settings, store: Store, name: str, workers: int | None = None) -> None:
         if name not in settings.connectors:
             raise InvalidObjectError(f"no connector named {name!r}")
         self.settings = settings
         self.store = store
         self.name = name
         self.conn = settings.connectors[name]
-        collection = settings.collection(self.conn.collection)
-        assert collection is not None  # checked when settings load
-        self.collection = collection
-        self.ctx = context_for(settings, self.conn)
-        self.sanitizer = Sanitizer(settings.sanitize)
+        self.preparer = BatchPreparer(settings, name)
+        self.collection = self.preparer.collection
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if self.conn.type in PARALLEL_TYPES else 1
+        self.workers = workers
 
     def run(
         self,
@@ -108,9 +182,9 @@ class Pipeline:
         if use_saved_cursor and cursor is None:
             cursor = self.store.get_cursor(cursor_key(self.name))
         source = connector or build_connector(self.conn)
-        log.info("ingest.start connector=%s source=%r", self.name, source.describe())
-        for batch in source.batches(cursor):
-            self.process(batch, report, dry_run)
+        log.info("ingest.start connector=%s source=%r workers=%d", self.name, source.describe(), self.workers)
+        for batch, prepared in self._prepared(source.batches(cursor)):
+            self.commit(batch, prepared, report, dry_run)
             if progress:
                 progress(batch.read)
         log.info(
@@ -125,23 +199,44 @@ class Pipeline:
         )
         return report
 
+    def _prepared(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, Prepared]]:
+        """Prepared batches in input order; with workers, a few batches are prepared ahead."""
+        if self.workers <= 1:
+            for batch in batches:
+                yield batch, self.preparer.prepare(batch.records)
+            return
+        self.preparer.sanitizer.warm()
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(self.preparer,)
+        ) as pool:
+            ahead: deque[tuple[Batch, Future[Prepared]]] = deque()
+            for batch in batches:
+                ahead.append((batch, pool.submit(_prepare_in_worker, batch.records)))
+                if len(ahead) > self.workers * 2:
+                    done, future = ahead.popleft()
+                    yield done, future.result()
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, future.result()
+
     def process(self, batch: Batch, report: RunReport, dry_run: bool) -> None:
+        self.commit(batch, self.preparer.prepare(batch.records), report, dry_run)
+
+    def commit(self, batch: Batch, prepared: Prepared, report: RunReport, dry_run: bool) -> None:
         report.batches += 1
         report.read += batch.read
         report.records += len(batch.records)
         report.skipped.update(batch.skipped)
         report.problems.extend(batch.problems)
-        objects = self.normalize(batch.records, report, dry_run)
-        if objects:
-            marked = [
-                {**ident, "object_marking_refs": [self.ctx.marking]}
-                for ident in (self.ctx.platform_identity, self.ctx.source_identity)
-            ]
-            objects = [*marked, *objects]
-        objects, drops = self.sanitizer.filter(objects, self.collection)
-        report.dropped.update(drops)
-        objects = self.validated(objects, report)
-        merged = merge_with_store(objects, self.store, self.collection.id)
+        report.problems.extend(prepared.problems[: max(0, 1000 - len(report.problems))])
+        report.dropped.update(prepared.dropped)
+        report.dead_lettered += len(prepared.dead)
+        for kind, origin, reason, payload in prepared.dead:
+            log.warning("ingest.dead_letter connector=%s origin=%s reason=%s", self.name, origin, reason)
+            if not dry_run:
+                self.store.add_dead_letter(self.name, kind, origin, reason, payload)
+        merged = merge_with_store(prepared.objects, self.store, self.collection.id)
         report.unchanged += merged.counts["unchanged"]
         if dry_run:
             report.created += sum(1 for o in merged.objects if o["id"] not in merged.existing)
@@ -168,38 +263,6 @@ class Pipeline:
         if batch.cursor is not None:
             self.store.save_cursor(cursor_key(self.name), batch.cursor)  # only after the commit
             report.cursor = batch.cursor
-
-    def normalize(self, records: list[RawRecord], report: RunReport, dry_run: bool) -> list[dict[str, Any]]:
-        objects: list[dict[str, Any]] = []
-        for record in records:
-            try:
-                objects.extend(normalize(record, self.ctx))
-            except NormalizationError as exc:
-                report.dead_lettered += 1
-                report.problems.append((record.origin, str(exc)))
-                log.warning(
-                    "ingest.dead_letter connector=%s origin=%s reason=%s", self.name, record.origin, exc
-                )
-                if not dry_run:
-                    self.store.add_dead_letter(
-                        self.name, record.kind, record.origin, str(exc), _payload(record)
-                    )
-        return objects
-
-    def validated(self, objects: list[dict[str, Any]], report: RunReport) -> list[dict[str, Any]]:
-        kept: list[dict[str, Any]] = []
-        invalid: set[str] = set()
-        for obj in objects:
-            try:
-                validate_stix_object(obj)
-            except InvalidObjectError as exc:
-                invalid.add(obj.get("id", ""))
-                report.dropped["invalid-stix"] += 1
-                if len(report.problems) < 1000:
-                    report.problems.append((obj.get("id", "?"), f"invalid STIX: {exc}"))
-                continue
-            kept.append(obj)
-        return prune(kept, invalid, report.dropped)
 
 
 def _payload(record: RawRecord) -> bytes:

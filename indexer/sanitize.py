@@ -56,6 +56,11 @@ class Sanitizer:
         self.exclude = settings.warninglists_exclude
         self._cache: dict[tuple[str, str], str | None] = {}
 
+    def warm(self) -> None:
+        """Load the warninglists now (before forking workers, which then share them)."""
+        if self.use_warninglists:
+            _warninglists(self.exclude)
+
     # -- single values ----------------------------------------------------------------------
     def check(self, kind: str, value: str) -> str | None:
         """Why `value` must not be shared, or None if it may be."""

@@ -29,17 +29,62 @@ from indexer.timestamps import parse_timestamp
 
 _SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-_SIMPLE_PATTERN = re.compile(
-    r"""^\[\s*(?P<type>[a-z0-9][a-z0-9-]*[a-z0-9]):(?P<path>[a-z0-9_]+(?:\.(?:[a-z0-9_]+|'[A-Za-z0-9_.-]+'))*)"""
-    r"""\s*(?:=|!=|LIKE|MATCHES)\s*'(?:[^'\\]|\\['\\])*'\s*\]$"""
+# One comparison of an observable path with a string literal, e.g. file:hashes.'SHA-256' = '...'.
+_COMPARISON = (
+    r"""(?P<type>[a-z0-9][a-z0-9-]*[a-z0-9]):[a-z0-9_]+(?:\.(?:[A-Za-z0-9_]+|'[A-Za-z0-9_.-]+'))*"""
+    r"""\s*(?:=|!=|LIKE|MATCHES)\s*'(?:[^'\\]|\\['\\])*'"""
 )
+# One observation expression of such comparisons joined by AND/OR: what most indicators carry.
+_SIMPLE_PATTERN = re.compile(
+    rf"^\[\s*{_COMPARISON}(?:\s+(?:AND|OR)\s+{_COMPARISON.replace('?P<type>', '')})*\s*\]$"
+)
+_HASH_COMPARISON = re.compile(r"""hashes\.'?([A-Za-z0-9-]+)'?\s*(?:=|!=)\s*'([^']*)'""")
+_HASH_HEX_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA1": 40, "SHA-256": 64, "SHA256": 64, "SHA-512": 128}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_PATTERN_TYPES = re.compile(r"(?:^\[|\s(?:AND|OR)\s+)\s*([a-z0-9][a-z0-9-]*[a-z0-9]):")
+
+
+def _escape_class_dollars(pattern: str) -> str:
+    """`$` inside [...] is a literal; spell it `\\$` so fastjsonschema's end-of-string rewrite of `$`
+    (to `\\Z`) leaves it alone. Needed by the CPE pattern of `software`, used by observed-data."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+            continue
+        if char == "\\":
+            escaped = True
+        elif char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        elif char == "$" and in_class:
+            out.append("\\")
+        out.append(char)
+    return "".join(out)
+
+
+def _fix_patterns(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _escape_class_dollars(v) if k == "pattern" and isinstance(v, str) else _fix_patterns(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_fix_patterns(v) for v in node]
+    return node
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return _fix_patterns(json.loads(path.read_text(encoding="utf-8")))  # type: ignore[no-any-return]
 
 
 @functools.cache
 def _schema_documents() -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {}
     for path in _SCHEMA_ROOT.rglob("*.json"):
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = _load(path)
         docs[doc["$id"]] = doc
     return docs
 
@@ -49,16 +94,9 @@ def _schema_for_type() -> dict[str, dict[str, Any]]:
     by_type: dict[str, dict[str, Any]] = {}
     for folder in ("sdos", "sros", "observables"):
         for path in (_SCHEMA_ROOT / folder).glob("*.json"):
-            by_type[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-    by_type["marking-definition"] = json.loads(
-        (_SCHEMA_ROOT / "common" / "marking-definition.json").read_text(encoding="utf-8")
-    )
-    by_type["language-content"] = json.loads(
-        (_SCHEMA_ROOT / "common" / "language-content.json").read_text(encoding="utf-8")
-    )
-    by_type["extension-definition"] = json.loads(
-        (_SCHEMA_ROOT / "common" / "extension-definition.json").read_text(encoding="utf-8")
-    )
+            by_type[path.stem] = _load(path)
+    for name in ("marking-definition", "language-content", "extension-definition"):
+        by_type[name] = _load(_SCHEMA_ROOT / "common" / f"{name}.json")
     return by_type
 
 
@@ -73,7 +111,7 @@ def _resolve_locally(uri: str) -> dict[str, Any]:
 @functools.cache
 def _compiled(schema_name: str) -> Callable[[Any], Any]:
     if schema_name == "core":
-        schema = json.loads((_SCHEMA_ROOT / "common" / "core.json").read_text(encoding="utf-8"))
+        schema = _load(_SCHEMA_ROOT / "common" / "core.json")
     else:
         schema = _schema_for_type()[schema_name]
     handlers = {"http": _resolve_locally, "https": _resolve_locally}
@@ -163,12 +201,24 @@ def _check_pattern(obj: dict[str, Any]) -> None:
     pattern = obj.get("pattern")
     if not isinstance(pattern, str):
         raise InvalidObjectError("'pattern' must be a string")
-    simple = _SIMPLE_PATTERN.match(pattern)
-    if simple and simple.group("type") in enums.OBSERVABLE_TYPES:
+    if (
+        _SIMPLE_PATTERN.match(pattern)
+        and all(t in enums.OBSERVABLE_TYPES for t in _PATTERN_TYPES.findall(pattern))
+        and _hashes_well_formed(pattern)
+    ):
         return
     errors = _parse_errors(pattern, str(obj.get("pattern_version", "2.1")))
     if errors:
         raise InvalidObjectError(f"invalid STIX pattern: {errors[0]}")
+
+
+def _hashes_well_formed(pattern: str) -> bool:
+    """The grammar parser also checks hash values; the fast path only takes the ones it can vouch for."""
+    for algorithm, value in _HASH_COMPARISON.findall(pattern):
+        length = _HASH_HEX_LENGTHS.get(algorithm.upper())
+        if length is None or len(value) != length or not _HEX.match(value):
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=4096)

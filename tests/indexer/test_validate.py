@@ -64,11 +64,22 @@ VALID_EXTRA = [
         lambda o: o.update(pattern="[ipv4-addr:value = '1.2.3.4'] OR [domain-name:value = 'a.test']"),
     ),
     mutated(INDICATOR, lambda o: o.update(pattern="[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']")),
+    mutated(
+        INDICATOR,
+        lambda o: o.update(
+            pattern="[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND "
+            "file:hashes.'SHA-1' = 'da39a3ee5e6b4b0d3255bfef95601890afd80709']"
+        ),
+    ),
+    mutated(INDICATOR, lambda o: o.update(pattern="[url:value = 'http://x.test/?q=it\\'s']")),
 ]
 
 BROKEN: dict[str, dict[str, Any]] = {
     "pattern missing bracket": mutated(INDICATOR, lambda o: o.update(pattern="[ipv4-addr:value = '1.2.3.4'")),
     "pattern garbage": mutated(INDICATOR, lambda o: o.update(pattern="drop table indicators")),
+    "pattern bad MD5": mutated(INDICATOR, lambda o: o.update(pattern="[file:hashes.MD5 = 'a']")),
+    "pattern bad SHA-256": mutated(INDICATOR, lambda o: o.update(pattern="[file:hashes.'SHA-256' = 'xyz']")),
+    "pattern dangling AND": mutated(INDICATOR, lambda o: o.update(pattern="[file:hashes.MD5 = 'a' AND]")),
     "modified before created": mutated(INDICATOR, lambda o: o.update(modified="2020-01-01T00:00:00.000Z")),
     "impossible date": mutated(INDICATOR, lambda o: o.update(created="2026-02-30T00:00:00.000Z")),
     "valid_until before valid_from": mutated(
