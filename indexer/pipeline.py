@@ -51,17 +51,21 @@ class RunReport:
 
     def lines(self) -> list[str]:
         created, updated = ("to create", "to update") if self.dry_run else ("created", "updated")
+
+        def row(label: str, value: str) -> str:
+            return f"  {label + ':':<22}{value}"
+
         out = [
             f"connector {self.connector}" + (" (dry run: nothing stored)" if self.dry_run else ""),
-            f"  input read:          {self.read:,} ({self.batches:,} batches, {self.records:,} records)",
-            f"  objects {created}:   {self.created:,}",
-            f"  objects {updated}:   {self.updated:,} (new versions)",
-            f"  objects unchanged:   {self.unchanged:,}",
-            f"  dropped:             {sum(self.dropped.values()):,}",
+            row("input read", f"{self.read:,} ({self.batches:,} batches, {self.records:,} records)"),
+            row(f"objects {created}", f"{self.created:,}"),
+            row(f"objects {updated}", f"{self.updated:,} (new versions)"),
+            row("objects unchanged", f"{self.unchanged:,}"),
+            row("dropped", f"{sum(self.dropped.values()):,}"),
             *(f"    {reason}: {n:,}" for reason, n in sorted(self.dropped.items())),
-            f"  input skipped:       {sum(self.skipped.values()):,}",
+            row("input skipped", f"{sum(self.skipped.values()):,}"),
             *(f"    {reason}: {n:,}" for reason, n in sorted(self.skipped.items())),
-            f"  dead-lettered:       {self.dead_lettered:,}",
+            row("dead-lettered", f"{self.dead_lettered:,}"),
         ]
         out += [f"  ! {origin}: {message}" for origin, message in self.problems[:10]]
         if len(self.problems) > 10:
