@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -232,13 +233,37 @@ def ingest(ctx: Context, name: str, since: str | None, dry_run: bool) -> None:
         known = ", ".join(ctx.settings.connectors) or "none configured"
         raise click.ClickException(f"no connector {name!r}; known: {known}")
     cursor = _since_cursor(ctx.settings.connectors[name].type, since) if since else None
-    with click.progressbar(
-        length=0, label=f"ingesting {name}", file=sys.stderr, show_pos=True, show_eta=False
-    ) as bar:
-        report = Pipeline(ctx.settings, ctx.store, name).run(
-            cursor=cursor, use_saved_cursor=since is None, dry_run=dry_run, progress=bar.update
-        )
+    progress = _Progress(f"ingesting {name}")
+    report = Pipeline(ctx.settings, ctx.store, name).run(
+        cursor=cursor, use_saved_cursor=since is None, dry_run=dry_run, progress=progress.update
+    )
+    progress.done()
     click.echo("\n".join(report.lines()))
+
+
+class _Progress:
+    """A live count of what a run has read (on a terminal; silent when output is piped).
+
+    Sources rarely say how much there is to read (a growing log, a feed's next page), so this
+    counts up with the rate instead of drawing a bar towards an unknown end.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.count = 0
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, read: int) -> None:
+        self.count += read
+        if self.enabled:
+            rate = self.count / max(time.monotonic() - self.started, 1e-6)
+            sys.stderr.write(f"\r{self.label}: {self.count:,} read ({rate:,.0f}/s)   ")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
 
 
 def _since_cursor(kind: str, since: str) -> str | None:

@@ -113,8 +113,12 @@ class BatchPreparer:
         prepared = Prepared(objects=[])
         objects: list[dict[str, Any]] = []
         for record in records:
+            notes: list[str] = []
             try:
-                objects.extend(normalize(record, self.ctx))
+                objects.extend(normalize(record, self.ctx, notes))
+                if notes:
+                    prepared.dropped["invalid-misp-attribute"] += len(notes)
+                    prepared.problems.extend((record.origin, note) for note in notes[:20])
             except NormalizationError as exc:
                 prepared.dead.append((record.kind, record.origin, str(exc), _payload(record)))
                 prepared.problems.append((record.origin, str(exc)))

@@ -24,11 +24,14 @@ def normalize_stix(obj: Any, ctx: NormalizeContext) -> list[dict[str, Any]]:
     return [obj]
 
 
-def normalize(record: RawRecord, ctx: NormalizeContext) -> list[dict[str, Any]]:
+def normalize(
+    record: RawRecord, ctx: NormalizeContext, notes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """STIX objects for one record. Parts of the record left out (with the reason) go to `notes`."""
     if record.kind == "soc-aggregate":
         return normalize_soc(record.data, ctx)
     if record.kind == "misp-event":
-        return normalize_misp_event(record.data, ctx)
+        return normalize_misp_event(record.data, ctx, notes)
     if record.kind == "stix-object":
         return normalize_stix(record.data, ctx)
     if record.kind == "unparseable":

@@ -57,32 +57,55 @@ def event_tlp(event: dict[str, Any]) -> str | None:
     return max(levels, key=order.index) if levels else None
 
 
-def convert_event(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """misp-stix's conversion as plain dicts; NormalizationError with its reason if it fails."""
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split())[:300])
+
+
+def convert_event(event: dict[str, Any], notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """misp-stix's conversion as plain dicts; NormalizationError with its reason if it fails.
+
+    The attributes misp-stix skips (it logs them through PyMISP's logger) are added to `notes`,
+    for the run report, instead of reaching the console.
+    """
     parser = MISPtoSTIX21Parser()
     noise = io.StringIO()
+    collect = _Collect()
+    pymisp_log = logging.getLogger("pymisp")
+    pymisp_log.addHandler(collect)
+    propagate, pymisp_log.propagate = pymisp_log.propagate, False
     try:
-        # misp-stix prints per-attribute complaints; keep them out of our output.
         with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
             parser.parse_misp_event(event if "Event" in event else {"Event": event})
     except Exception as exc:  # misp-stix raises many kinds; all mean "this event did not convert"
         raise NormalizationError(
             f"misp-stix could not convert the event: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        pymisp_log.removeHandler(collect)
+        pymisp_log.propagate = propagate
+    if notes is not None:
+        notes.extend(collect.messages)
     return [orjson.loads(obj.serialize()) for obj in parser.stix_objects]
 
 
-def normalize_misp_event(record: dict[str, Any], ctx: NormalizeContext) -> list[dict[str, Any]]:
+def normalize_misp_event(
+    record: dict[str, Any], ctx: NormalizeContext, notes: list[str] | None = None
+) -> list[dict[str, Any]]:
     event = record.get("Event", record)
     if not isinstance(event, dict) or "uuid" not in event:
         raise NormalizationError("not a MISP event (no Event.uuid)")
     try:
-        converted = convert_event(event)
+        converted = convert_event(event, notes)
     except NormalizationError:
         repaired = _with_cluster_uuids(event)
         if repaired is None:
             raise
-        converted = convert_event(repaired)  # still failing: the event is dead-lettered
+        converted = convert_event(repaired, notes)  # still failing: the event is dead-lettered
         log.info("misp.repaired event=%s: galaxy clusters without uuid got deterministic ones", event["uuid"])
     objects = [o for o in converted if not o["type"].startswith("x-misp-")]
     id_map = _rekey_indicators(objects, ctx)

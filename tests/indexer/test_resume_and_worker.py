@@ -160,3 +160,27 @@ def test_ingest_command_dry_run_and_report(tmp_path: Path) -> None:
         timeout=60,
     )
     assert "no dead letters" in letters.stdout
+
+
+def test_soc_logs_from_stdin(tmp_path: Path) -> None:
+    env = server_env(tmp_path, **{"CYBERLAB_CONNECTORS__CITY-SOC__PATHS": "-"})
+    subprocess.run([sys.executable, "-m", "cyberlab.cli", "init"], env=env, check=True, capture_output=True)
+    lines = (
+        "Aug 17 10:03:37 h kernel: DROP IN=eth0 OUT= SRC=222.186.130.227 DST=10.0.0.5 PROTO=TCP DPT=22\n"
+        "CEF:0|Vendor|IDS|1.0|100|SSH brute force|7|src=222.186.130.227 rt=1763632800000\n"
+        "garbage that is no log format\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "ingest", "city-soc"],
+        env=env,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"input read:\s+3 ", result.stdout) and "unknown-format: 1" in result.stdout
+    settings = load_settings(environ=env)
+    stored = EmbeddedStore(tmp_path).query(ObjectQuery(settings.collections["city-indicators"].id, limit=100))
+    sighting = next(o for o in stored.objects if o.type == "sighting")
+    assert b'"count":2' in sighting.body  # one attacker, two lines, aggregated
