@@ -148,3 +148,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    """An initialized embedded store in the test's own directory."""
+    backend = EmbeddedStore(tmp_path)
+    backend.initialize()
+    yield backend
+    backend.close()

@@ -125,12 +125,6 @@ def misp_settings(tmp_path: Path, url: str, key: str = API_KEY) -> Settings:
     return dataclasses.replace(base, connectors={"circl": conn})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
-    backend = EmbeddedStore(tmp_path)
-    backend.initialize()
-    yield backend
-    backend.close()
 
 
 def test_published_events_with_sightings_and_a_resumable_cursor(

@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import threading
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
-import pytest
 from stix2validator import ValidationOptions, validate_instance
 
 from config import Settings, load_settings
@@ -40,12 +38,6 @@ def stored(
     return [orjson.loads(o.body) for o in page.objects]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
-    backend = EmbeddedStore(tmp_path)
-    backend.initialize()
-    yield backend
-    backend.close()
 
 
 def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: EmbeddedStore) -> None:
