@@ -10,7 +10,8 @@ TIMEOUT = (10, 120)  # connect, read (seconds)
 USER_AGENT = "CyberLab/0.1 (+threat-sharing connector)"
 
 
-def make_session(retries: int = 5, backoff: float = 1.0, verify: bool = True) -> requests.Session:
+def retry_adapter(retries: int = 5, backoff: float = 1.0) -> HTTPAdapter:
+    """Retries on 429 and 5xx, waiting as long as Retry-After asks (else exponential backoff)."""
     retry = Retry(
         total=retries,
         backoff_factor=backoff,
@@ -19,8 +20,19 @@ def make_session(retries: int = 5, backoff: float = 1.0, verify: bool = True) ->
         respect_retry_after_header=True,
         raise_on_status=False,
     )
+    return HTTPAdapter(max_retries=retry)
+
+
+def use_retries(session: requests.Session) -> requests.Session:
+    adapter = retry_adapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def make_session(verify: bool = True) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = retry_adapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -16,6 +16,7 @@ from typing import Any
 
 from config import ConnectorSettings
 from connectors.base import Batch, RawRecord, SourceError
+from connectors.http import retry_adapter
 from connectors.misp_feed import parse_cursor
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class MispConnector:
                         self.settings.api_key.reveal(),
                         ssl=self.settings.verify_tls,
                         timeout=(10, 300),
+                        https_adapter=retry_adapter(),
                     )
             except (PyMISPError, OSError) as exc:
                 raise SourceError(f"cannot connect to MISP at {self.settings.url}: {exc}") from exc

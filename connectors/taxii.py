@@ -18,7 +18,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server
 
 from config import ConnectorSettings
 from connectors.base import Batch, RawRecord, SourceError
-from connectors.http import TIMEOUT
+from connectors.http import TIMEOUT, use_retries
 
 log = logging.getLogger(__name__)
 TAXII = "application/taxii+json;version=2.1"
@@ -75,7 +75,7 @@ class TaxiiConnector:
             yield from self._collection_batches(collection, positions)
 
     def _collection_batches(self, collection: Collection, positions: dict[str, str]) -> Iterator[Batch]:
-        session: requests.Session = collection._conn.session
+        session: requests.Session = use_retries(collection._conn.session)
         params: dict[str, str] = {"limit": str(PAGE)}
         added_after = positions.get(collection.id) or positions.get("*")
         if added_after:
