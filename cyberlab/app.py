@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from config import Settings, load_settings
+from cyberlab import health
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cyberlab"] = build_services(settings, store or open_store(settings))
     register_error_handlers(app)
-    for module in (discovery, collections, objects, manifest, status):
+    for module in (discovery, collections, objects, manifest, status, health):
         app.register_blueprint(module.bp)
     if settings.server.dev:
         log.warning("app.dev_mode: do not expose this server; next tokens use a development key")

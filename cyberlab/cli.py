@@ -17,6 +17,7 @@ from cyberlab.auth import generate_key, hash_key
 from indexer.ingest import IngestReport, ingest_objects
 from indexer.store import open_store
 from indexer.store.base import Account, Store
+from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import demo_bundle
 from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
 
@@ -326,6 +327,30 @@ def expire(ctx: Context, collections: tuple[str, ...], dry_run: bool) -> None:
             continue
         count = expire_collection(ctx.store, coll, dry_run=dry_run)
         click.echo(f"{coll.alias}: {count} indicator(s) {'to revoke' if dry_run else 'revoked'}")
+
+
+@main.command()
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def backup(ctx: Context, target: Path) -> None:
+    """Copy the live store to TARGET (consistent while the server and ingests keep running)."""
+    store = ctx.store
+    if not isinstance(store, EmbeddedStore):
+        raise click.ClickException("backup is for the embedded store; back Elasticsearch up with snapshots")
+    pages = store.backup(target)
+    click.echo(f"backed up {pages:,} pages to {target} (integrity check: ok)")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the current store.")
+@pass_context
+def restore(ctx: Context, source: Path, yes: bool) -> None:
+    """Replace the store with the backup SOURCE. Stop the server and the worker first."""
+    if not yes:
+        click.confirm(f"Replace the store in {ctx.settings.store.data_dir} with {source}?", abort=True)
+    EmbeddedStore.restore(source, ctx.settings.store.data_dir)
+    click.echo(f"restored {source} into {ctx.settings.store.data_dir}")
 
 
 @main.command()

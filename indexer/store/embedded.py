@@ -133,6 +133,40 @@ class EmbeddedStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot initialize store at {self.path}: {exc}") from exc
 
+    def backup(self, target: Path | str) -> int:
+        """A consistent copy of the live store (SQLite online backup: writers may keep writing)."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(f"{target} already exists; choose a new file")
+        try:
+            with sqlite3.connect(target) as copy:
+                self._conn().backup(copy, pages=1024)
+                (pages,) = copy.execute("PRAGMA page_count").fetchone()
+                (ok,) = copy.execute("PRAGMA integrity_check").fetchone()
+            copy.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
+        if ok != "ok":
+            raise StoreError(f"backup {target} failed its integrity check: {ok}")
+        return int(pages)
+
+    @staticmethod
+    def restore(source: Path | str, data_dir: Path | str) -> None:
+        """Replace the store in `data_dir` with a backup; refuses a file that is not a sound store."""
+        source, target = Path(source), Path(data_dir) / DB_FILENAME
+        try:
+            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup:
+                (ok,) = backup.execute("PRAGMA integrity_check").fetchone()
+                backup.execute("SELECT COUNT(*) FROM objects").fetchone()
+                if ok != "ok":
+                    raise StoreError(f"{source} failed its integrity check: {ok}")
+                Path(data_dir).mkdir(parents=True, exist_ok=True)
+                with sqlite3.connect(target) as live:
+                    backup.backup(live)
+            backup.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{source} is not a CyberLab store backup: {exc}") from exc
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():

@@ -125,8 +125,6 @@ def misp_settings(tmp_path: Path, url: str, key: str = API_KEY) -> Settings:
     return dataclasses.replace(base, connectors={"circl": conn})
 
 
-
-
 def test_published_events_with_sightings_and_a_resumable_cursor(
     tmp_path: Path, misp_url: str, store: EmbeddedStore
 ) -> None:

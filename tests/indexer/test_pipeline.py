@@ -38,8 +38,6 @@ def stored(
     return [orjson.loads(o.body) for o in page.objects]
 
 
-
-
 def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: EmbeddedStore) -> None:
     settings = settings_for(tmp_path)
     report = Pipeline(settings, store, "city-soc").run()
