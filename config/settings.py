@@ -148,6 +148,7 @@ class Settings:
     sanitize: SanitizeSettings
     expiry: ExpirySettings
     platform_name: str = "CyberLab"
+    log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
 
@@ -254,6 +255,8 @@ def _check_settings(settings: Settings) -> None:
     taxii = settings.taxii
     if not 1 <= taxii.default_page_size <= taxii.max_page_size:
         raise ConfigError("taxii.default_page_size must be between 1 and taxii.max_page_size")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError("log_format must be 'text' or 'json'")
     if settings.store.backend not in ("sqlite",):
         raise ConfigError(f"store.backend {settings.store.backend!r} is not available; use 'sqlite'")
     ids = [c.id for c in settings.collections.values()]

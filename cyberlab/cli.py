@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -94,6 +95,11 @@ def serve(ctx: Context, bind: str | None, workers: int | None) -> None:
     settings = ctx.settings
     settings.require_safe_for_serving()
     ctx.store.initialize()
+    # Workers count requests in files here so /metrics can sum them across workers.
+    metrics_dir = Path(settings.store.data_dir) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     args = [
         sys.executable,
         "-m",
@@ -108,6 +114,8 @@ def serve(ctx: Context, bind: str | None, workers: int | None) -> None:
         str(settings.server.timeout),
         "--access-logfile",
         "-",
+        "--config",
+        "python:cyberlab.gunicorn_hooks",
         "wsgi:app",
     ]
     click.echo(f"serving on http://{bind or settings.server.bind}/taxii2/ (Ctrl-C stops)")

@@ -49,6 +49,17 @@ class RunReport:
     problems: list[tuple[str, str]] = field(default_factory=list)
     cursor: str | None = None
 
+    def outcome_counts(self) -> dict[str, int]:
+        """Objects by outcome for the metrics: created, updated, unchanged, dropped:REASON, dead-lettered."""
+        counts = {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "dead-lettered": self.dead_lettered,
+        }
+        counts.update({f"dropped:{reason}": n for reason, n in self.dropped.items()})
+        return counts
+
     def lines(self) -> list[str]:
         created, updated = ("to create", "to update") if self.dry_run else ("created", "updated")
 
@@ -195,6 +206,8 @@ class Pipeline:
             self.commit(batch, prepared, report, dry_run)
             if progress:
                 progress(batch.read)
+        if not dry_run:
+            self.store.record_ingest(self.name, report.outcome_counts())
         log.info(
             "ingest.done connector=%s read=%d created=%d updated=%d unchanged=%d dropped=%d dead=%d",
             self.name,

@@ -15,3 +15,13 @@ accesslog = "-"
 access_log_format = '%(h)s %(u)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
 forwarded_allow_ips = "127.0.0.1"
+# /metrics sums every worker's counters from files in this directory (emptied at each start).
+raw_env = [
+    f"PROMETHEUS_MULTIPROC_DIR={os.environ.get('PROMETHEUS_MULTIPROC_DIR', '/run/cyberlab/prometheus')}"
+]
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from cyberlab.gunicorn_hooks import child_exit as drop_dead_worker_metrics
+
+    drop_dead_worker_metrics(server, worker)

@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL, payload BLOB NOT NULL, created INTEGER NOT NULL,
     UNIQUE (connector, origin)
 );
+CREATE TABLE IF NOT EXISTS ingest_totals (
+    connector TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (connector, outcome)
+);
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
     created INTEGER NOT NULL, revoked INTEGER
@@ -418,6 +422,22 @@ class EmbeddedStore:
     def delete_dead_letter(self, letter_id: int) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
+
+    # -- operations ---------------------------------------------------------------------------
+    def record_ingest(self, connector: str, counts: dict[str, int]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO ingest_totals (connector, outcome, count) VALUES (?, ?, ?)"
+                " ON CONFLICT (connector, outcome) DO UPDATE SET count = count + excluded.count",
+                [(connector, outcome, n) for outcome, n in counts.items() if n],
+            )
+
+    def ingest_totals(self) -> dict[tuple[str, str], int]:
+        rows = self._conn().execute("SELECT connector, outcome, count FROM ingest_totals").fetchall()
+        return {(c, o): int(n) for c, o, n in rows}
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(DB_FILENAME + "*") if p.is_file())
 
     # -- accounts ---------------------------------------------------------------------------
     def add_account(self, account: Account) -> None:
