@@ -128,6 +128,8 @@ def start_cyberlab(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
         CYBERLAB_SERVER__SIGNING_KEY=SIGNING_KEY,
         CYBERLAB_LOG_LEVEL="WARNING",
         CYBERLAB_TAXII__MAX_CONTENT_LENGTH="104857600",
+        # The benchmark measures the server, not the rate limiter.
+        CYBERLAB_RATE_LIMIT__ENABLED="false",
     )
     process = subprocess.Popen(
         [

@@ -140,6 +140,14 @@ class ExpirySettings:
 
 
 @dataclass(frozen=True)
+class RateLimitSettings:
+    enabled: bool
+    per_key: str  # e.g. "600 per minute": per credential (or per address without one)
+    per_address: str  # ceiling per client address, whatever credentials it sends
+    storage: str  # "memory://" (per worker) or "redis://host:6379/0" (shared)
+
+
+@dataclass(frozen=True)
 class Settings:
     log_level: str
     server: ServerSettings
@@ -147,6 +155,7 @@ class Settings:
     taxii: TaxiiSettings
     sanitize: SanitizeSettings
     expiry: ExpirySettings
+    rate_limit: RateLimitSettings
     platform_name: str = "CyberLab"
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)

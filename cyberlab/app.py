@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 
 from config import Settings, load_settings
-from cyberlab import health, observability
+from cyberlab import health, observability, ratelimit
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for module in (discovery, collections, objects, manifest, status, health, observability):
         app.register_blueprint(module.bp)
     observability.install(app)
+    ratelimit.install(app, settings)
     if settings.server.dev:
         log.warning("app.dev_mode: do not expose this server; next tokens use a development key")
     return app
