@@ -41,6 +41,20 @@ def error_response(
     return response
 
 
+def _store_problem(message: str) -> str:
+    """What a client (and the admin reading its report) can act on; never the raw SQL error."""
+    lowered = message.lower()
+    if "full" in lowered or "no space" in lowered:
+        cause = "the store's disk is full"
+    elif "readonly" in lowered or "read-only" in lowered or "not writable" in lowered:
+        cause = "the store is read-only"
+    elif "not initialized" in lowered:
+        cause = "the store has not been initialized"
+    else:
+        cause = "the store cannot be used right now"
+    return f"{cause}; nothing from this request was stored or changed. Try again later."
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TaxiiError)
     def _taxii_error(exc: TaxiiError) -> Response:
@@ -67,9 +81,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:
         log.error("store.error path=%s error=%s", request.path, exc)
-        return error_response(
-            503, "Store unavailable", "the indicator store cannot be used right now; try again later"
-        )
+        return error_response(503, "Store unavailable", _store_problem(str(exc)), {"Retry-After": "60"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

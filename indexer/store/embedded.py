@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,12 @@ class EmbeddedStore:
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
         except sqlite3.Error as exc:
+            if not os.access(self.path.parent, os.W_OK):
+                # WAL mode writes its -shm file even to read, so a read-only directory stops reads too.
+                raise StoreError(
+                    f"store directory {self.path.parent} is read-only; the store needs write access "
+                    "to it (even to read, for its WAL index)"
+                ) from exc
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -130,7 +136,8 @@ class EmbeddedStore:
     def initialize(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(self.path, isolation_level=None) as conn:
+            # closing(): sqlite3's own context manager commits but leaves the connection open.
+            with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(_SCHEMA)
             log.info("store.initialized path=%s", self.path)
