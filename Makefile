@@ -35,6 +35,7 @@ lint: $(BIN)/cyberlab
 
 bench: $(BIN)/cyberlab
 	$(BIN)/python bench/taxii_bench.py --sizes 10000,100000
+	$(BIN)/python bench/ingest_bench.py --soc-lines 100000,1000000 --misp-copies 2
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
