@@ -153,6 +153,10 @@ class Store(Protocol):
 
     def count(self, collection: str) -> int: ...
 
+    def newest_date_added(self, collection: str) -> int:
+        """The largest date_added in the collection (0 if empty): cheap change detection."""
+        ...
+
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None: ...
 

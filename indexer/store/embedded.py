@@ -345,6 +345,14 @@ class EmbeddedStore:
             raise StoreError(f"could not delete from store {self.path}: {exc}") from exc
         return int(deleted)
 
+    def newest_date_added(self, collection: str) -> int:
+        row = (
+            self._conn()
+            .execute("SELECT MAX(date_added) FROM objects WHERE collection = ?", (collection,))
+            .fetchone()
+        )
+        return int(row[0] or 0)
+
     def count(self, collection: str) -> int:
         row = (
             self._conn()

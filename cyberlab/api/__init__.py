@@ -1,0 +1,1 @@
+"""The JSON API beside TAXII: exports (and, with later issues, search and sightings)."""

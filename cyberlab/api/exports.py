@@ -1,0 +1,216 @@
+"""Firewall- and DNS-filter-ready exports of a collection's current indicators.
+
+    GET /api/v1/collections/<collection>/export/<kind>.<format>
+        kind:   ip | cidr | domain | url | hash | all
+        format: txt (one value per line; pfBlockerNG, Pi-hole, FortiGate external feeds)
+                csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources)
+                stix.json (a STIX 2.1 bundle of the indicators themselves)
+
+Only the latest version of each indicator, neither revoked nor expired, is exported; compound
+patterns (A AND B) are left out of flat lists, which cannot say "both". Access follows TAXII's:
+HTTP Basic with the account's API key, anonymous for public collections. ETag and Last-Modified
+change only when the collection gains objects or an exported indicator expires, so a poller's
+If-None-Match is answered 304 without rebuilding the list.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+
+from cyberlab.auth import can_read, unauthorized
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from indexer.store.base import Keyset, ObjectQuery
+from indexer.timestamps import now_micros, parse_timestamp
+from indexer.tlp import TLP_MARKING_IDS
+
+bp = Blueprint("exports", __name__)
+KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
+FORMATS = {
+    "txt": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "stix.json": "application/stix+json;version=2.1",
+}
+_COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'")
+_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: str
+    kind: str  # ip, cidr, domain, url, hash
+    indicator: dict[str, Any]
+
+
+def _kind(obj_type: str, prop: str, value: str) -> str | None:
+    if obj_type in ("ipv4-addr", "ipv6-addr") and prop == "value":
+        return "cidr" if "/" in value else "ip"
+    if obj_type == "domain-name" and prop == "value":
+        return "domain"
+    if obj_type == "url" and prop == "value":
+        return "url"
+    if obj_type == "file" and prop.startswith("hashes."):
+        return "hash"
+    return None
+
+
+def entries(indicator: dict[str, Any]) -> list[Entry]:
+    """The values a blocklist can carry for one indicator: none for compound (AND) patterns."""
+    pattern = indicator.get("pattern", "")
+    if indicator.get("pattern_type") != "stix" or " AND " in pattern or "FOLLOWEDBY" in pattern:
+        return []
+    found = []
+    for obj_type, prop, raw in _COMPARISON.findall(pattern):
+        kind = _kind(obj_type, prop, raw)
+        if kind:
+            found.append(Entry(raw.replace("\\'", "'").replace("\\\\", "\\"), kind, indicator))
+    return found
+
+
+def _current(indicator: dict[str, Any], now: int) -> bool:
+    if indicator.get("revoked"):
+        return False
+    until = indicator.get("valid_until")
+    return not until or parse_timestamp(until) > now
+
+
+@dataclass
+class Built:
+    body: bytes
+    etag: str
+    last_modified: int  # micros
+    fresh_until: int  # micros: the earliest valid_until among what was exported
+
+
+_cache: dict[tuple[str, str, str], Built] = {}
+_cache_lock = threading.Lock()
+
+
+def _build(collection: str, kind: str, fmt: str, newest: int, now: int) -> Built:
+    store = services().store
+    selected: list[Entry] = []
+    fresh_until = 2**62
+    after: Keyset | None = None
+    while True:
+        page = store.query(ObjectQuery(collection, types=("indicator",), limit=_PAGE, after=after))
+        for stored in page.objects:
+            indicator = orjson.loads(stored.body)
+            if not _current(indicator, now):
+                continue
+            picked = [
+                e
+                for e in entries(indicator)
+                if kind == "all" or e.kind == kind or (kind == "cidr" and e.kind == "ip")
+            ]
+            if picked and indicator.get("valid_until"):
+                fresh_until = min(fresh_until, parse_timestamp(indicator["valid_until"]))
+            selected.extend(picked)
+        if not page.more:
+            break
+        after = page.objects[-1].keyset
+    body = _render(selected, kind, fmt)
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    return Built(body, f'"{etag}"', newest, fresh_until)
+
+
+def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
+    if fmt == "stix.json":
+        unique = {e.indicator["id"]: e.indicator for e in selected}
+        bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": list(unique.values())}
+        return orjson.dumps(bundle)
+    if fmt == "txt":
+        values = sorted({_as_cidr(e) if kind == "cidr" else e.value for e in selected})
+        return ("\n".join(values) + ("\n" if values else "")).encode()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
+    for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
+        ind = entry.indicator
+        tlp = next(
+            (TLP_MARKING_IDS[r] for r in ind.get("object_marking_refs", []) if r in TLP_MARKING_IDS), ""
+        )
+        sources = ";".join(r["source_name"] for r in ind.get("external_references", []) if "source_name" in r)
+        # A leading = + - @ would be a formula to a spreadsheet: indicator values are attacker-chosen.
+        cells = [
+            entry.value,
+            entry.kind,
+            ind.get("valid_from", ""),
+            ind.get("modified", ""),
+            ind.get("valid_until", ""),
+            tlp,
+            ";".join(ind.get("labels", [])),
+            sources,
+        ]
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in cells])
+    return out.getvalue().encode()
+
+
+def _as_cidr(entry: Entry) -> str:
+    if entry.kind == "cidr":
+        return entry.value
+    return entry.value + ("/128" if ":" in entry.value else "/32")
+
+
+@bp.get("/api/v1/collections/<collection_id>/export/<name>")
+def export(collection_id: str, name: str) -> Response:
+    kind, _, fmt = name.partition(".")
+    caller = services().auth.caller()
+    collection = services().settings.collection(collection_id)
+    if collection is None:
+        raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")
+    if not can_read(caller, collection):
+        if caller.anonymous:
+            raise unauthorized("this collection is not public; use your account name and API key")
+        raise TaxiiError(403, "Forbidden", "your account may not read this collection")
+    if kind not in KINDS or fmt not in FORMATS:
+        raise TaxiiError(
+            404,
+            "No such export",
+            f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}",
+        )
+    now = now_micros()
+    newest = services().store.newest_date_added(collection.id)
+    key = (collection.id, kind, fmt)
+    with _cache_lock:
+        built = _cache.get(key)
+    if built is None or built.last_modified != newest or now >= built.fresh_until:
+        built = _build(collection.id, kind, fmt, newest, now)
+        with _cache_lock:
+            _cache[key] = built
+    last_modified = format_datetime(datetime.fromtimestamp(built.last_modified / 1e6, tz=UTC), usegmt=True)
+    headers = {
+        "ETag": built.etag,
+        "Last-Modified": last_modified,
+        "Cache-Control": "private, max-age=60",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _not_modified(built):
+        return Response(status=304, headers=headers)
+    response = Response(built.body, content_type=FORMATS[fmt], headers=headers)
+    response.headers["Content-Disposition"] = f'inline; filename="{collection.alias}-{kind}.{fmt}"'
+    return response
+
+
+def _not_modified(built: Built) -> bool:
+    tags = request.headers.get("If-None-Match")
+    if tags is not None:
+        return built.etag in [t.strip() for t in tags.split(",")] or tags.strip() == "*"
+    since = request.headers.get("If-Modified-Since")
+    if since:
+        try:
+            return parsedate_to_datetime(since).timestamp() * 1e6 >= built.last_modified - 999_999
+        except (TypeError, ValueError):
+            return False
+    return False
