@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+
 VersionSelector = str  # "first", "last", "all" or an RFC 3339 timestamp already parsed to micros
 AddOutcome = Literal["added", "duplicate", "conflict"]
 
@@ -156,6 +158,16 @@ class Store(Protocol):
     def newest_date_added(self, collection: str) -> int:
         """The largest date_added in the collection (0 if empty): cheap change detection."""
         ...
+
+    # -- search (indexer/search/model.py) ---------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Analyst search over the latest version of every object. Raises SearchSyntaxError for
+        an advanced query the engine cannot parse, ValueError for a malformed filter value."""
+        ...
+
+    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]: ...
+
+    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]: ...
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None: ...

@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 
 from indexer.errors import StoreError
+from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+from indexer.store import embedded_search
 from indexer.store.base import (
     Account,
     AddOutcome,
@@ -140,6 +142,8 @@ class EmbeddedStore:
             with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(_SCHEMA)
+                if embedded_search.ensure_search_index(conn):
+                    log.info("store.search_index_built path=%s", self.path)
             log.info("store.initialized path=%s", self.path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot initialize store at {self.path}: {exc}") from exc
@@ -194,8 +198,10 @@ class EmbeddedStore:
                 last = conn.execute("SELECT last FROM clock").fetchone()[0]
                 now = now_micros()
                 for obj in objects:
-                    outcome, last = self._add_one(conn, collection, obj, max(now, last + 1), last)
+                    outcome, last, is_last = self._add_one(conn, collection, obj, max(now, last + 1), last)
                     outcomes.append(outcome)
+                    if is_last:
+                        embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
                 conn.execute("UPDATE clock SET last = ?", (last,))
                 conn.executemany(
                     "INSERT OR IGNORE INTO collection_specs (collection, spec_version) VALUES (?, ?)",
@@ -208,13 +214,14 @@ class EmbeddedStore:
     @staticmethod
     def _add_one(
         conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int
-    ) -> tuple[AddOutcome, int]:
+    ) -> tuple[AddOutcome, int, bool]:
+        """Insert one version; also says whether it became the latest (the search index follows)."""
         existing = conn.execute(
             "SELECT body FROM objects WHERE collection = ? AND id = ? AND version = ?",
             (collection, obj.id, obj.version),
         ).fetchone()
         if existing is not None:
-            return ("duplicate" if existing[0] == obj.body else "conflict"), last
+            return ("duplicate" if existing[0] == obj.body else "conflict"), last, False
         low, high = conn.execute(
             "SELECT MIN(version), MAX(version) FROM objects WHERE collection = ? AND id = ?",
             (collection, obj.id),
@@ -247,7 +254,7 @@ class EmbeddedStore:
                 obj.body,
             ),
         )
-        return "added", date_added
+        return "added", date_added, is_last
 
     def query(self, query: ObjectQuery) -> Page:
         try:
@@ -341,6 +348,13 @@ class EmbeddedStore:
                     " WHERE collection = ?1 AND id = ?2",
                     (collection, object_id),
                 )
+                embedded_search.unindex_object(conn, collection, object_id)
+                survivor = conn.execute(
+                    "SELECT body, date_added FROM objects WHERE collection = ? AND id = ? AND is_last = 1",
+                    (collection, object_id),
+                ).fetchone()
+                if survivor is not None:
+                    embedded_search.index_object(conn, collection, orjson.loads(survivor[0]), survivor[1])
         except sqlite3.Error as exc:
             raise StoreError(f"could not delete from store {self.path}: {exc}") from exc
         return int(deleted)
@@ -360,6 +374,19 @@ class EmbeddedStore:
             .fetchone()
         )
         return int(row[0])
+
+    # -- search -------------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchResult:
+        try:
+            return embedded_search.search(self._conn(), query)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"could not search store {self.path}: {exc}") from exc
+
+    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
+        return embedded_search.sightings_of(self._conn(), object_id, collections)
+
+    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]:
+        return embedded_search.related(self._conn(), object_id, collections)
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:

@@ -7,9 +7,7 @@ parameter is already here and skips, saying why, until CYBERLAB_ES_URL is set an
 from __future__ import annotations
 
 import multiprocessing
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -20,23 +18,6 @@ from indexer.store.embedded import EmbeddedStore
 
 COLL = "coll-a"
 OTHER = "coll-b"
-
-
-def _es_store(tmp_path: Path) -> Store:
-    if not os.environ.get("CYBERLAB_ES_URL"):
-        pytest.skip("Elasticsearch tests need CYBERLAB_ES_URL (e.g. http://127.0.0.1:9200)")
-    pytest.skip("the Elasticsearch backend is not built yet (issue 4)")
-
-
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        backend: Store = EmbeddedStore(tmp_path)
-    else:
-        backend = _es_store(tmp_path)
-    backend.initialize()
-    yield backend
-    backend.close()
 
 
 def obj(n: int, version: int = 1_000, stix_type: str = "indicator", spec: str = "2.1") -> NewObject:

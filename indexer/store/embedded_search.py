@@ -1,0 +1,442 @@
+"""Search over the embedded store: denormalized rows per object, FTS5 for text, range indexes.
+
+The index holds the latest version of every object (markings and relationships aside), kept in
+the same transaction as the write that changes it, so a search never disagrees with TAXII.
+- search_docs: one row per (collection, object): what analysts filter and sort on;
+- search_values: its observable values: exact key, IP range as hex (CIDR containment is a
+  string range), reversed domain (a suffix is a prefix range);
+- search_fts: FTS5 over values, names, descriptions, patterns and labels (external content);
+- search_sightings / search_links: who saw what, and relationships, for counts and pivots.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp_rank_of
+from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
+from indexer.search.values import ip_range, reverse_domain
+
+SEARCH_SCHEMA_VERSION = 1
+TOTAL_CAP = 10_000  # past this, totals say "10,000+" (as Elasticsearch's track_total_hits does)
+HISTOGRAM_DAYS = 365
+DAY = 86_400_000_000
+
+SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_meta (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS search_docs (
+    rowid INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+    value TEXT NOT NULL,                  -- the values, space-separated: full text and sorting
+    values_json TEXT NOT NULL, name TEXT, description TEXT, pattern TEXT,
+    labels TEXT NOT NULL, sources TEXT NOT NULL,
+    tlp TEXT, tlp_rank INTEGER, created_by TEXT,
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, valid_until INTEGER,
+    revoked INTEGER NOT NULL, sightings INTEGER NOT NULL DEFAULT 0,
+    organizations INTEGER NOT NULL DEFAULT 0, date_added INTEGER NOT NULL,
+    UNIQUE (collection, id)
+);
+CREATE INDEX IF NOT EXISTS ix_search_docs_id ON search_docs (id);
+CREATE INDEX IF NOT EXISTS ix_search_docs_last_seen ON search_docs (last_seen, rowid);
+CREATE INDEX IF NOT EXISTS ix_search_docs_first_seen ON search_docs (first_seen, rowid);
+CREATE INDEX IF NOT EXISTS ix_search_docs_sightings ON search_docs (sightings, rowid);
+CREATE INDEX IF NOT EXISTS ix_search_docs_value ON search_docs (value, rowid);
+CREATE TABLE IF NOT EXISTS search_values (
+    doc INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, ip_lo TEXT, ip_hi TEXT, domain_rev TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_search_values_doc ON search_values (doc);
+CREATE INDEX IF NOT EXISTS ix_search_values_key ON search_values (key);
+CREATE INDEX IF NOT EXISTS ix_search_values_ip ON search_values (ip_lo, ip_hi);
+CREATE INDEX IF NOT EXISTS ix_search_values_domain ON search_values (domain_rev);
+CREATE TABLE IF NOT EXISTS search_sightings (
+    collection TEXT NOT NULL, id TEXT NOT NULL, indicator_id TEXT NOT NULL, observer TEXT,
+    count INTEGER NOT NULL, first_seen INTEGER, last_seen INTEGER, PRIMARY KEY (collection, id)
+);
+CREATE INDEX IF NOT EXISTS ix_search_sightings_of ON search_sightings (indicator_id);
+CREATE INDEX IF NOT EXISTS ix_search_sightings_seen ON search_sightings (last_seen);
+CREATE TABLE IF NOT EXISTS search_links (
+    collection TEXT NOT NULL, id TEXT NOT NULL, source_ref TEXT NOT NULL,
+    relationship_type TEXT NOT NULL, target_ref TEXT NOT NULL, PRIMARY KEY (collection, id)
+);
+CREATE INDEX IF NOT EXISTS ix_search_links_source ON search_links (source_ref);
+CREATE INDEX IF NOT EXISTS ix_search_links_target ON search_links (target_ref);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+    value, name, description, pattern, labels, content = 'search_docs', content_rowid = 'rowid'
+);
+CREATE TRIGGER IF NOT EXISTS search_docs_ai AFTER INSERT ON search_docs BEGIN
+    INSERT INTO search_fts (rowid, value, name, description, pattern, labels)
+    VALUES (new.rowid, new.value, new.name, new.description, new.pattern, new.labels);
+END;
+CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs BEGIN
+    INSERT INTO search_fts (search_fts, rowid, value, name, description, pattern, labels)
+    VALUES ('delete', old.rowid, old.value, old.name, old.description, old.pattern, old.labels);
+END;
+"""
+
+_SKIPPED_TYPES = ("marking-definition", "relationship")
+
+
+# -- keeping the index ------------------------------------------------------------------------
+def ensure_search_index(conn: sqlite3.Connection) -> bool:
+    """Create the search tables; fill them from the stored objects if they are new. True if filled."""
+    conn.executescript(SEARCH_SCHEMA)
+    if conn.execute("SELECT version FROM search_meta").fetchone() is not None:
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute("SELECT collection, body, date_added FROM objects WHERE is_last = 1")
+        for collection, body, date_added in rows:
+            index_object(conn, collection, orjson.loads(body), date_added)
+        conn.execute("INSERT INTO search_meta (one, version) VALUES (1, ?)", (SEARCH_SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True
+
+
+def index_object(conn: sqlite3.Connection, collection: str, obj: dict[str, Any], date_added: int) -> None:
+    """Make the index describe `obj` as the latest version of its id (inside the caller's write)."""
+    unindex_object(conn, collection, obj["id"])
+    ends = relationship_ends(obj)
+    if ends is not None:
+        conn.execute(
+            "INSERT INTO search_links (collection, id, source_ref, relationship_type, target_ref)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (collection, obj["id"], *ends),
+        )
+    if obj["type"] in _SKIPPED_TYPES:
+        return
+    doc = search_doc(collection, obj, date_added)
+    cursor = conn.execute(
+        "INSERT INTO search_docs (collection, id, type, value, values_json, name, description, pattern,"
+        " labels, sources, tlp, tlp_rank, created_by, first_seen, last_seen, valid_until, revoked,"
+        " date_added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            collection,
+            doc.id,
+            doc.type,
+            " ".join(v.value for v in doc.values),
+            orjson.dumps([{"kind": v.kind, "value": v.value} for v in doc.values]).decode(),
+            doc.name,
+            doc.description,
+            doc.pattern,
+            orjson.dumps(doc.labels).decode(),
+            orjson.dumps(doc.sources).decode(),
+            doc.tlp,
+            tlp_rank_of(doc),
+            doc.created_by,
+            doc.first_seen or 0,
+            doc.last_seen or 0,
+            doc.valid_until,
+            int(doc.revoked),
+            doc.date_added,
+        ),
+    )
+    rowid = cursor.lastrowid
+    if doc.values:
+        conn.executemany(
+            "INSERT INTO search_values (doc, kind, key, ip_lo, ip_hi, domain_rev) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (rowid, v.kind, v.key, *(v.ip_range or (None, None)), v.domain_rev)
+                for v in {v.key: v for v in doc.values}.values()
+            ],
+        )
+    sighting = sighting_doc(collection, obj)
+    if sighting is not None:
+        conn.execute(
+            "INSERT INTO search_sightings (collection, id, indicator_id, observer, count, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                collection,
+                sighting.id,
+                sighting.indicator_id,
+                sighting.observer,
+                sighting.count,
+                sighting.first_seen,
+                sighting.last_seen,
+            ),
+        )
+        _refresh_sighting_counts(conn, sighting.indicator_id)
+    else:
+        _refresh_sighting_counts(conn, doc.id)
+
+
+def unindex_object(conn: sqlite3.Connection, collection: str, object_id: str) -> None:
+    conn.execute(
+        "DELETE FROM search_values WHERE doc IN"
+        " (SELECT rowid FROM search_docs WHERE collection = ? AND id = ?)",
+        (collection, object_id),
+    )
+    conn.execute("DELETE FROM search_docs WHERE collection = ? AND id = ?", (collection, object_id))
+    conn.execute("DELETE FROM search_links WHERE collection = ? AND id = ?", (collection, object_id))
+    sighted = conn.execute(
+        "DELETE FROM search_sightings WHERE collection = ? AND id = ? RETURNING indicator_id",
+        (collection, object_id),
+    ).fetchall()
+    for (indicator_id,) in sighted:
+        _refresh_sighting_counts(conn, indicator_id)
+
+
+def _refresh_sighting_counts(conn: sqlite3.Connection, object_id: str) -> None:
+    conn.execute(
+        "UPDATE search_docs SET (sightings, organizations) = (SELECT COALESCE(SUM(count), 0),"
+        " COUNT(DISTINCT observer) FROM search_sightings WHERE indicator_id = ?1) WHERE id = ?1",
+        (object_id,),
+    )
+
+
+# -- answering ----------------------------------------------------------------------------------
+_SORT_COLUMNS = {
+    "last_seen": "last_seen",
+    "first_seen": "first_seen",
+    "sightings": "sightings",
+    "value": "value",
+}
+
+
+def fts_query(text: str, advanced: bool) -> str:
+    """Plain text: every whitespace-separated word becomes a quoted phrase, so no character in it
+    is FTS5 syntax ("198.51.100.7" is one phrase; `OR`, `*`, `"` and `-` are just text)."""
+    if advanced:
+        return text
+    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def conditions(query: SearchQuery, match: str) -> tuple[list[str], list[Any], bool]:
+    """SQL conditions on search_docs (alias d), their parameters, and whether any is selective."""
+    where = [f"d.collection IN ({_marks(query.collections)})"]
+    params: list[Any] = list(query.collections)
+    selective = False
+    if query.max_tlp < 4:
+        where.append("(d.tlp_rank IS NULL OR d.tlp_rank <= ?)")
+        params.append(query.max_tlp)
+    if match:
+        where.append("d.rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)")
+        params.append(match)
+        selective = True
+    if query.ids:
+        where.append(f"d.id IN ({_marks(query.ids)})")
+        params.extend(query.ids)
+        selective = True
+    if query.types:
+        where.append(f"d.type IN ({_marks(query.types)})")
+        params.extend(query.types)
+    if query.values:
+        where.append(f"d.rowid IN (SELECT doc FROM search_values WHERE key IN ({_marks(query.values)}))")
+        params.extend(v.strip().lower() for v in query.values)
+        selective = True
+    if query.cidr:
+        bounds = ip_range(query.cidr)
+        if bounds is None:
+            raise ValueError(f"{query.cidr!r} is not an IP address or CIDR block")
+        where.append(
+            "d.rowid IN (SELECT doc FROM search_values WHERE ip_lo >= ? AND ip_lo <= ? AND ip_hi <= ?)"
+        )
+        params.extend((bounds[0], bounds[1], bounds[1]))
+        selective = True
+    if query.domain:
+        rev = reverse_domain(query.domain)
+        where.append(
+            "d.rowid IN (SELECT doc FROM search_values WHERE domain_rev = ? OR"
+            " (domain_rev > ? AND domain_rev < ?))"
+        )
+        params.extend((rev, rev + ".", rev + "/"))  # "/" sorts right after "."
+        selective = True
+    for column, wanted in (("sources", query.sources), ("labels", query.labels)):
+        if wanted:
+            where.append(f"EXISTS (SELECT 1 FROM json_each(d.{column}) WHERE value IN ({_marks(wanted)}))")
+            params.extend(wanted)
+    if query.tlp:
+        where.append(f"d.tlp IN ({_marks(query.tlp)})")
+        params.extend(query.tlp)
+    for sql, value in (
+        ("d.first_seen >= ?", query.first_seen_after),
+        ("d.first_seen <= ?", query.first_seen_before),
+        ("d.last_seen >= ?", query.last_seen_after),
+        ("d.last_seen <= ?", query.last_seen_before),
+        ("d.sightings >= ?", query.min_sightings),
+    ):
+        if value is not None:
+            where.append(sql)
+            params.append(value)
+    if query.valid_at is not None:
+        where.append("d.first_seen <= ? AND (d.valid_until IS NULL OR d.valid_until > ?)")
+        params.extend((query.valid_at, query.valid_at))
+    if query.revoked is not None:
+        where.append("d.revoked = ?")
+        params.append(int(query.revoked))
+    return where, params, selective
+
+
+def _marks(values: tuple[Any, ...]) -> str:
+    return ",".join("?" * len(values))
+
+
+_HIT_COLUMNS = (
+    "d.rowid, d.collection, d.id, d.type, d.values_json, d.name, d.description, d.labels, d.sources,"
+    " d.tlp, d.first_seen, d.last_seen, d.valid_until, d.revoked, d.sightings, d.organizations, d.value"
+)
+
+
+def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
+    match = fts_query(query.text, query.advanced)
+    if query.text and not match:
+        return SearchResult(hits=[], total=0, total_is_exact=True, more=False)
+    if query.advanced:
+        try:  # the query alone: an error here is the query's fault, not the store's
+            conn.execute("SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT 1", (match,)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise SearchSyntaxError(f"the advanced query could not be parsed: {exc}") from None
+    try:
+        where, params, selective = conditions(query, match)
+        rows, positions = _page(conn, query, where, params, selective, match)
+        counted = conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
+            (*params, TOTAL_CAP + 1),
+        ).fetchone()[0]
+        facets = _facets(conn, where, params) if query.facets else {}
+        histogram = _histogram(conn, where, params) if query.histogram else []
+    except sqlite3.OperationalError as exc:
+        if match and ("fts5" in str(exc) or "syntax" in str(exc)):
+            raise SearchSyntaxError(f"the query could not be parsed: {exc}") from None
+        raise
+    hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
+    return SearchResult(
+        hits=hits,
+        total=min(counted, TOTAL_CAP),
+        total_is_exact=counted <= TOTAL_CAP,
+        more=len(rows) > query.limit,
+        facets=facets,
+        histogram=histogram,
+    )
+
+
+def _page(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    where: list[str],
+    params: list[Any],
+    selective: bool,
+    match: str,
+) -> tuple[list[Any], list[tuple[Any, ...]]]:
+    if query.sort == "relevance" and match:
+        # bm25 order has no index to resume from: the position is an offset.
+        offset = int(query.after[0]) if query.after else 0
+        sql = (
+            f"SELECT {_HIT_COLUMNS} FROM search_fts JOIN search_docs d ON d.rowid = search_fts.rowid"
+            f" WHERE search_fts MATCH ? AND {' AND '.join(where)}"
+            " ORDER BY bm25(search_fts, 4.0, 2.0, 1.0, 1.0, 1.0), d.rowid LIMIT ? OFFSET ?"
+        )
+        rows = conn.execute(sql, (match, *params, query.limit + 1, offset)).fetchall()
+        return rows, [(offset + i + 1,) for i in range(len(rows))]
+    sort = "-last_seen" if query.sort == "relevance" else query.sort
+    descending = sort.startswith("-")
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    keyset_where, keyset_params = list(where), list(params)
+    if query.after is not None:
+        keyset_where.append(f"(d.{column}, d.rowid) {'<' if descending else '>'} (?, ?)")
+        keyset_params.extend(query.after[:2])
+    direction = "DESC" if descending else "ASC"
+    # With a selective filter, find the few matches first and sort them ("+" keeps SQLite from
+    # walking the whole sort index instead); without one, walk the sort index and stop early.
+    prefix = "+" if selective else ""
+    sql = (
+        f"SELECT {_HIT_COLUMNS}, d.{column} FROM search_docs d WHERE {' AND '.join(keyset_where)}"
+        f" ORDER BY {prefix}d.{column} {direction}, d.rowid {direction} LIMIT ?"
+    )
+    rows = conn.execute(sql, (*keyset_params, query.limit + 1)).fetchall()
+    return rows, [(row[-1], row[0]) for row in rows]
+
+
+def _hit(row: Any, position: tuple[Any, ...]) -> Hit:
+    return Hit(
+        collection=row[1],
+        id=row[2],
+        type=row[3],
+        values=orjson.loads(row[4]),
+        name=row[5],
+        description=row[6],
+        labels=orjson.loads(row[7]),
+        sources=orjson.loads(row[8]),
+        tlp=row[9],
+        first_seen=row[10] or None,
+        last_seen=row[11] or None,
+        valid_until=row[12],
+        revoked=bool(row[13]),
+        sightings=row[14],
+        organizations=row[15],
+        position=position,
+    )
+
+
+def _facets(conn: sqlite3.Connection, where: list[str], params: list[Any]) -> dict[str, dict[str, int]]:
+    clause = " AND ".join(where)
+    facets: dict[str, dict[str, int]] = {}
+    for name, column in (("type", "d.type"), ("tlp", "COALESCE(d.tlp, 'none')")):
+        rows = conn.execute(
+            f"SELECT {column}, COUNT(*) FROM search_docs d WHERE {clause}"
+            " GROUP BY 1 ORDER BY 2 DESC LIMIT 50",
+            params,
+        )
+        facets[name] = {str(key): int(n) for key, n in rows}
+    for name, column in (("source", "sources"), ("label", "labels")):
+        rows = conn.execute(
+            f"SELECT j.value, COUNT(*) FROM search_docs d, json_each(d.{column}) j WHERE {clause}"
+            " GROUP BY 1 ORDER BY 2 DESC LIMIT 50",
+            params,
+        )
+        facets[name] = {str(key): int(n) for key, n in rows}
+    return facets
+
+
+def _histogram(conn: sqlite3.Connection, where: list[str], params: list[Any]) -> list[tuple[int, int]]:
+    newest = conn.execute("SELECT MAX(last_seen) FROM search_sightings").fetchone()[0]
+    if newest is None:
+        return []
+    since = newest - HISTOGRAM_DAYS * DAY
+    rows = conn.execute(
+        "SELECT s.last_seen / ? * ? AS day, SUM(s.count) FROM search_sightings s"
+        " WHERE s.last_seen >= ? AND s.indicator_id IN"
+        f" (SELECT d.id FROM search_docs d WHERE {' AND '.join(where)})"
+        " GROUP BY day ORDER BY day",
+        (DAY, DAY, since, *params),
+    )
+    return [(int(day), int(n)) for day, n in rows]
+
+
+def sightings_of(
+    conn: sqlite3.Connection, object_id: str, collections: tuple[str, ...]
+) -> list[SightingSummary]:
+    rows = conn.execute(
+        "SELECT s.collection, s.id, s.indicator_id, s.observer, o.name, s.count, s.first_seen, s.last_seen"
+        " FROM search_sightings s LEFT JOIN search_docs o ON o.id = s.observer AND o.type = 'identity'"
+        f" WHERE s.indicator_id = ? AND s.collection IN ({_marks(collections)})"
+        " GROUP BY s.collection, s.id ORDER BY s.last_seen DESC",
+        (object_id, *collections),
+    )
+    return [SightingSummary(*row) for row in rows]
+
+
+def related(conn: sqlite3.Connection, object_id: str, collections: tuple[str, ...]) -> list[Related]:
+    marks = _marks(collections)
+    rows = conn.execute(
+        "SELECT l.id, l.relationship_type, 'outgoing', l.target_ref FROM search_links l"
+        f" WHERE l.source_ref = ? AND l.collection IN ({marks})"
+        " UNION SELECT l.id, l.relationship_type, 'incoming', l.source_ref FROM search_links l"
+        f" WHERE l.target_ref = ? AND l.collection IN ({marks})",
+        (object_id, *collections, object_id, *collections),
+    ).fetchall()
+    found = []
+    for rel_id, rel_type, direction, other in rows:
+        named = conn.execute(
+            f"SELECT type, name FROM search_docs WHERE id = ? AND collection IN ({marks}) LIMIT 1",
+            (other, *collections),
+        ).fetchone()
+        other_type = named[0] if named else other.split("--", 1)[0]
+        found.append(Related(rel_id, rel_type, direction, other, other_type, named[1] if named else None))
+    return found
