@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import request
@@ -122,6 +123,21 @@ def can_read(caller: Caller, collection: CollectionSettings) -> bool:
 
 def can_write(caller: Caller, collection: CollectionSettings) -> bool:
     return caller.role == "admin" or (caller.role is not None and caller.role in collection.write_roles)
+
+
+# The most restrictive TLP each role may see (ranks of indexer.tlp.TLP_ORDER): subscribers are
+# businesses that got TLP:GREEN's "community" promise; partners and analysts are inside the circle.
+TLP_CLEARANCE = {"subscriber": 1, "partner": 2, "analyst": 3, "admin": 4}
+
+
+def tlp_clearance(caller: Caller) -> int:
+    return TLP_CLEARANCE.get(caller.role or "", 0)
+
+
+def readable_collections(
+    caller: Caller, collections: Iterable[CollectionSettings]
+) -> list[CollectionSettings]:
+    return [c for c in collections if can_read(caller, c)]
 
 
 def check_role(role: str) -> str:

@@ -35,7 +35,9 @@ def error_response(
     body: dict[str, str] = {"title": title, "http_status": str(status)}
     if description:
         body["description"] = description
-    response = Response(orjson.dumps(body), status=status, content_type=TAXII_MEDIA_TYPE)
+    # TAXII clients get TAXII's media type; the JSON API and everything else plain JSON.
+    media_type = TAXII_MEDIA_TYPE if request.path.startswith("/taxii2") else "application/json"
+    response = Response(orjson.dumps(body), status=status, content_type=media_type)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from typing import Any
 
 import orjson
 
@@ -36,11 +37,22 @@ class PageTokens:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
 
     def issue(self, position: Keyset, query_fingerprint: str) -> str:
-        payload = orjson.dumps([position.date_added, position.id, position.version, query_fingerprint])
+        return self.issue_values([position.date_added, position.id, position.version], query_fingerprint)
+
+    def issue_values(self, position: list[Any], query_fingerprint: str) -> str:
+        """A token for any JSON-able position (the search API's cursors use this too)."""
+        payload = orjson.dumps([*position, query_fingerprint])
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def open(self, token: str, query_fingerprint: str) -> Keyset:
         """The position a token points at; 400 if it was tampered with or belongs to another query."""
+        try:
+            date_added, obj_id, version = self.open_values(token, query_fingerprint)
+            return Keyset(int(date_added), str(obj_id), int(version))
+        except (ValueError, TypeError):
+            raise _bad_token("its content is malformed") from None
+
+    def open_values(self, token: str, query_fingerprint: str) -> list[Any]:
         try:
             encoded_payload, encoded_sig = token.split(".")
             payload, signature = _unb64(encoded_payload), _unb64(encoded_sig)
@@ -49,12 +61,12 @@ class PageTokens:
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise _bad_token("its signature does not match (tampered, or signed with another key)")
         try:
-            date_added, obj_id, version, fingerprint = orjson.loads(payload)
+            *position, fingerprint = orjson.loads(payload)
         except (orjson.JSONDecodeError, ValueError, TypeError):
             raise _bad_token("its content is malformed") from None
         if fingerprint != query_fingerprint:
             raise _bad_token("it was issued for a different collection or different filters")
-        return Keyset(int(date_added), str(obj_id), int(version))
+        return list(position)
 
 
 def _bad_token(why: str) -> TaxiiError:

@@ -61,7 +61,7 @@ IP = indicator(
     name="Malicious IP address: 198.51.100.7",
     description="SSH brute force against city hall",
     labels=["brute-force"],
-    external_references=[{"source_name": "city-soc"}],
+    external_references=[{"source_name": "city-soc", "description": "Reported by city-soc"}],
 )
 NET = indicator(2, "[ipv4-addr:value = '198.51.100.128/25']", "2026-02-01T00:00:00.000Z")
 V6 = indicator(3, "[ipv6-addr:value = '2001:db8::1']", "2026-02-02T00:00:00.000Z")
@@ -70,7 +70,7 @@ DOMAIN = indicator(
     "[domain-name:value = 'Evil.Example.com']",
     "2026-04-01T00:00:00.000Z",
     labels=["phishing"],
-    external_references=[{"source_name": "cert-fr"}],
+    external_references=[{"source_name": "cert-fr", "description": "Reported by cert-fr"}],
     object_marking_refs=[AMBER],
 )
 URL = indicator(5, "[url:value = 'http://cdn.evil.example.com/x.exe']", "2026-01-15T00:00:00.000Z")

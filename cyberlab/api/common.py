@@ -1,0 +1,88 @@
+"""What the JSON API's endpoints share: callers, parameters, times, JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response, request
+
+from cyberlab.auth import Caller, unauthorized
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def require_role(*roles: str) -> Caller:
+    """The authenticated caller, if its role is one of `roles` (admin always is)."""
+    caller = services().auth.caller()
+    if caller.anonymous:
+        raise unauthorized("this endpoint needs an account: HTTP Basic with your account name and API key")
+    if caller.role != "admin" and caller.role not in roles:
+        raise TaxiiError(403, "Forbidden", f"this endpoint is for the {' or '.join(roles)} role")
+    return caller
+
+
+def bad_request(description: str) -> TaxiiError:
+    return TaxiiError(400, "Bad request", description)
+
+
+def check_known_params(known: tuple[str, ...]) -> None:
+    unknown = sorted(set(request.args) - set(known))
+    if unknown:
+        raise bad_request(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def many(name: str) -> tuple[str, ...]:
+    """A parameter given several times or comma-separated: ?type=a&type=b or ?type=a,b."""
+    return tuple(v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip())
+
+
+def time_param(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw == "now":
+        return now_micros()
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an RFC 3339 timestamp such as 2026-03-01T00:00:00Z") from None
+
+
+def int_param(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be between {low} and {high}")
+    return value
+
+
+def bool_param(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise bad_request(f"{name} must be true or false")
+
+
+def stamp(micros: int | None) -> str | None:
+    """RFC 3339, as short as the instant allows (2026-03-01T00:00:00Z, ...00.250Z)."""
+    if not micros:
+        return None
+    text = format_timestamp(micros)  # ...SS.ffffffZ
+    if micros % 1_000_000 == 0:
+        return text[:19] + "Z"
+    return text[:23] + "Z" if micros % 1000 == 0 else text

@@ -1,0 +1,265 @@
+"""The analysts' search API and the indicator pivot.
+
+    GET /api/v1/search?q=...&type=...&cidr=...   (analyst role; results follow TLP and collections)
+    GET /api/v1/indicators/<id>                  (anyone who may read a collection holding it)
+
+Free text is plain words unless syntax=advanced (SQLite FTS5 or Lucene syntax by backend); a
+query string is never SQL or query syntax by accident. Cursors are signed like TAXII's `next`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+
+from cyberlab.api.common import (
+    bad_request,
+    bool_param,
+    check_known_params,
+    int_param,
+    json_response,
+    many,
+    require_role,
+    stamp,
+    time_param,
+)
+from cyberlab.auth import readable_collections, tlp_clearance
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError
+from indexer.store.base import ObjectQuery
+from indexer.timestamps import format_timestamp, now_micros
+from indexer.tlp import TLP_ORDER
+
+bp = Blueprint("search", __name__)
+SEARCH_PARAMS = (
+    "q",
+    "syntax",
+    "type",
+    "value",
+    "cidr",
+    "domain",
+    "source",
+    "label",
+    "tlp",
+    "collection",
+    "first_seen_after",
+    "first_seen_before",
+    "last_seen_after",
+    "last_seen_before",
+    "valid_at",
+    "active",
+    "has_sightings",
+    "min_sightings",
+    "revoked",
+    "sort",
+    "limit",
+    "next",
+    "facets",
+    "histogram",
+)
+MAX_LIMIT = 200
+
+
+@bp.get("/api/v1/search")
+def search() -> Response:
+    caller = require_role("analyst")
+    check_known_params(SEARCH_PARAMS)
+    query = parse_search(tlp_clearance(caller), [c.id for c in readable_collections(caller, _collections())])
+    fingerprint = _fingerprint()
+    token = request.args.get("next")
+    if token:
+        position = services().tokens.open_values(token, fingerprint)
+        query = _with_position(query, position)
+    try:
+        result = services().store.search(query)
+    except SearchSyntaxError as exc:
+        raise bad_request(str(exc)) from None
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    return json_response(render_result(result, fingerprint))
+
+
+def _collections() -> list[Any]:
+    return list(services().settings.collections.values())
+
+
+def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
+    """A SearchQuery from the request's parameters; 400 for anything malformed."""
+    args = request.args
+    syntax = args.get("syntax", "plain")
+    if syntax not in ("plain", "advanced"):
+        raise bad_request("syntax must be plain or advanced")
+    sort = args.get("sort") or ("relevance" if args.get("q") else "-last_seen")
+    if sort not in SORTS:
+        raise bad_request(f"sort must be one of {', '.join(SORTS)}")
+    collections = tuple(readable)
+    wanted = many("collection")
+    if wanted:
+        chosen = []
+        for name in wanted:
+            coll = services().settings.collection(name)
+            if coll is None:
+                raise bad_request(f"there is no collection {name!r}")
+            if coll.id not in readable:
+                raise TaxiiError(403, "Forbidden", f"your account may not read collection {name!r}")
+            chosen.append(coll.id)
+        collections = tuple(chosen)
+    tlp = many("tlp")
+    if any(level not in TLP_ORDER for level in tlp):
+        raise bad_request(f"tlp must be among {', '.join(TLP_ORDER)}")
+    min_sightings = int_param("min_sightings", None, 0, 2**31)
+    if bool_param("has_sightings"):
+        min_sightings = max(min_sightings or 0, 1)
+    valid_at = time_param("valid_at")
+    revoked = bool_param("revoked")
+    if bool_param("active"):
+        valid_at, revoked = valid_at or now_micros(), False
+    text = args.get("q", "")
+    if len(text) > 1000:
+        raise bad_request("q is limited to 1000 characters")
+    return SearchQuery(
+        collections=collections or ("-none-",),
+        max_tlp=max_tlp,
+        text=text,
+        advanced=syntax == "advanced",
+        types=many("type"),
+        values=many("value"),
+        cidr=args.get("cidr") or None,
+        domain=args.get("domain") or None,
+        sources=many("source"),
+        labels=many("label"),
+        tlp=tlp,
+        first_seen_after=time_param("first_seen_after"),
+        first_seen_before=time_param("first_seen_before"),
+        last_seen_after=time_param("last_seen_after"),
+        last_seen_before=time_param("last_seen_before"),
+        valid_at=valid_at,
+        min_sightings=min_sightings,
+        revoked=revoked,
+        sort=sort,
+        limit=int_param("limit", 50, 1, MAX_LIMIT) or 50,
+        facets=bool(bool_param("facets")),
+        histogram=bool(bool_param("histogram")),
+    )
+
+
+def _with_position(query: SearchQuery, position: list[Any]) -> SearchQuery:
+    return replace(query, after=tuple(position))
+
+
+def _fingerprint() -> str:
+    """Binds a cursor to the filters it was issued for (everything but `next` itself)."""
+    items = sorted((k, v) for k, v in request.args.items(multi=True) if k != "next")
+    return hashlib.sha256(orjson.dumps(items)).hexdigest()[:16]
+
+
+def render_hit(hit: Hit) -> dict[str, Any]:
+    coll = services().settings.collection(hit.collection)
+    return {
+        "id": hit.id,
+        "type": hit.type,
+        "collection": coll.alias if coll else hit.collection,
+        "values": hit.values,
+        "name": hit.name,
+        "description": hit.description,
+        "labels": hit.labels,
+        "sources": hit.sources,
+        "tlp": hit.tlp,
+        "first_seen": stamp(hit.first_seen),
+        "last_seen": stamp(hit.last_seen),
+        "valid_until": stamp(hit.valid_until),
+        "revoked": hit.revoked,
+        "sightings": hit.sightings,
+        "organizations": hit.organizations,
+        "links": {"self": f"/api/v1/indicators/{hit.id}"},
+    }
+
+
+def render_result(result: SearchResult, fingerprint: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "total": result.total,
+        "total_is_exact": result.total_is_exact,
+        "more": result.more,
+        "results": [render_hit(h) for h in result.hits],
+    }
+    if result.more and result.hits:
+        body["next"] = services().tokens.issue_values(list(result.hits[-1].position), fingerprint)
+    if result.facets:
+        body["facets"] = result.facets
+    if request.args.get("histogram"):
+        body["histogram"] = [
+            {"day": format_timestamp(day)[:10], "sightings": n} for day, n in result.histogram
+        ]
+    return body
+
+
+@bp.get("/api/v1/indicators/<object_id>")
+def pivot(object_id: str) -> Response:
+    check_known_params(())
+    caller = services().auth.caller()
+    readable = readable_collections(caller, _collections())
+    detail = indicator_detail(object_id, [c.id for c in readable], tlp_clearance(caller), caller.role)
+    if detail is None:
+        raise TaxiiError(404, "Not found", f"no object {object_id!r} in a collection you may read")
+    return json_response(detail)
+
+
+def indicator_detail(
+    object_id: str, readable: list[str], max_tlp: int, role: str | None
+) -> dict[str, Any] | None:
+    """Everything known about one object: shared by the API and the web pages."""
+    store = services().store
+    if not readable or len(object_id) > 200:
+        return None
+    found = store.search(SearchQuery(collections=tuple(readable), max_tlp=max_tlp, ids=(object_id,)))
+    if not found.hits:
+        return None
+    collections = tuple(dict.fromkeys(h.collection for h in found.hits))
+    versions: dict[int, dict[str, Any]] = {}
+    for collection in collections:
+        page = store.query(ObjectQuery(collection, ids=(object_id,), versions=("all",), limit=1000))
+        for stored in page.objects:
+            versions.setdefault(stored.version, orjson.loads(stored.body))
+    ordered = [versions[v] for v in sorted(versions)]
+    sightings = store.sightings_of(object_id, tuple(readable))
+    summary: dict[str, Any] = {
+        "organizations": len({s.observer for s in sightings}),
+        "count": sum(s.count for s in sightings),
+        "first_seen": stamp(min((s.first_seen for s in sightings if s.first_seen), default=None)),
+        "last_seen": stamp(max((s.last_seen for s in sightings if s.last_seen), default=None)),
+    }
+    if role in ("analyst", "admin"):  # partner names are for analysts; others see counts only
+        summary["by_organization"] = [
+            {
+                "sighting_id": s.id,
+                "organization": s.observer_name or s.observer,
+                "count": s.count,
+                "first_seen": stamp(s.first_seen),
+                "last_seen": stamp(s.last_seen),
+            }
+            for s in sightings
+        ]
+    related = [
+        {
+            "relationship_id": r.relationship_id,
+            "relationship_type": r.relationship_type,
+            "direction": r.direction,
+            "id": r.other_id,
+            "type": r.other_type,
+            "name": r.other_name,
+        }
+        for r in store.related(object_id, tuple(readable))
+    ]
+    return {
+        "object": ordered[-1] if ordered else None,
+        "summary": render_hit(found.hits[0]),
+        "collections": [render_hit(h)["collection"] for h in found.hits],
+        "versions": ordered,
+        "sightings": summary,
+        "related": related,
+    }
