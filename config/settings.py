@@ -63,9 +63,22 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class ElasticsearchSettings:
+    hosts: tuple[str, ...] = ("http://127.0.0.1:9200",)
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    ca_certs: str = ""
+    verify_certs: bool = True
+    index_prefix: str = "cyberlab"
+    request_timeout: int = 30
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     backend: str
     data_dir: Path
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
 
 
 @dataclass(frozen=True)
@@ -266,8 +279,10 @@ def _check_settings(settings: Settings) -> None:
         raise ConfigError("taxii.default_page_size must be between 1 and taxii.max_page_size")
     if settings.log_format not in ("text", "json"):
         raise ConfigError("log_format must be 'text' or 'json'")
-    if settings.store.backend not in ("sqlite",):
-        raise ConfigError(f"store.backend {settings.store.backend!r} is not available; use 'sqlite'")
+    if settings.store.backend not in ("sqlite", "elasticsearch"):
+        raise ConfigError(
+            f"store.backend {settings.store.backend!r} is unknown; use 'sqlite' or 'elasticsearch'"
+        )
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")

@@ -44,7 +44,7 @@ def test_environment_values_are_coerced_to_declared_types() -> None:
         ({"CYBERLAB_NOPE": "1"}, "unknown setting.*nope"),
         ({"CYBERLAB_SERVER__WORKERS": "many"}, "server.workers must be an integer"),
         ({"CYBERLAB_SERVER__DEV": "perhaps"}, "server.dev must be true or false"),
-        ({"CYBERLAB_STORE__BACKEND": "mongodb"}, "not available"),
+        ({"CYBERLAB_STORE__BACKEND": "mongodb"}, "is unknown; use .sqlite. or .elasticsearch."),
         ({"CYBERLAB_TAXII__DEFAULT_PAGE_SIZE": "5000"}, "default_page_size"),
         ({"CYBERLAB_CONFIG": "/nonexistent/cyberlab.toml"}, "config file not found"),
     ],

@@ -7,6 +7,7 @@ saying so, otherwise.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +18,16 @@ from indexer.store.embedded import EmbeddedStore
 
 
 def _es_store(tmp_path: Path) -> Store:
-    if not os.environ.get("CYBERLAB_ES_URL"):
+    url = os.environ.get("CYBERLAB_ES_URL")
+    if not url:
         pytest.skip("Elasticsearch tests need CYBERLAB_ES_URL (e.g. http://127.0.0.1:9200)")
-    pytest.skip("the Elasticsearch backend is not built yet (issue 4)")
+    from config.settings import ElasticsearchSettings
+    from indexer.store.elastic import ElasticStore
+
+    # Each test gets its own indices, removed afterwards by the fixture.
+    return ElasticStore(
+        ElasticsearchSettings(hosts=(url,), index_prefix=f"cyberlab-test-{uuid.uuid4().hex[:12]}")
+    )
 
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
@@ -30,4 +38,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         backend = _es_store(tmp_path)
     backend.initialize()
     yield backend
+    if request.param == "elasticsearch":
+        from indexer.store.elastic import ElasticStore
+
+        assert isinstance(backend, ElasticStore)
+        backend._es().indices.delete(index=f"{backend.settings.index_prefix}-*")
     backend.close()
