@@ -338,6 +338,35 @@ def expire(ctx: Context, collections: tuple[str, ...], dry_run: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--to",
+    "backend",
+    type=click.Choice(["elasticsearch"]),
+    required=True,
+    help="The store to copy into (configured under [store.elasticsearch]).",
+)
+@pass_context
+def reindex(ctx: Context, backend: str) -> None:
+    """Copy the embedded store (every version, account and connector cursor) into Elasticsearch.
+
+    Safe to re-run: objects already copied count as duplicates. Afterwards set
+    store.backend = "elasticsearch" and restart the server and the worker.
+    """
+    from indexer.reindex import copy_store
+    from indexer.store.elastic import ElasticStore
+
+    source = EmbeddedStore(ctx.settings.store.data_dir)
+    target = ElasticStore(ctx.settings.store.elasticsearch)
+    target.initialize()
+    collections = [c.id for c in ctx.settings.collections.values()]
+    total = sum(source.count(c) for c in collections)
+    with click.progressbar(length=total, label="copying objects", file=sys.stderr) as bar:
+        report = copy_store(source, target, collections, list(ctx.settings.connectors), bar.update)
+    outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(report.objects.items())) or "nothing"
+    click.echo(f"objects: {outcomes}; accounts: {report.accounts}; cursors: {report.cursors}")
+
+
+@main.command()
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
 @pass_context
 def backup(ctx: Context, target: Path) -> None:

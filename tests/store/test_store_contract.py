@@ -211,3 +211,22 @@ def test_spec_version_filter_that_matches_nothing_or_everything(store: Store) ->
     store.add_objects(COLL, [obj(1), obj(2)])
     assert store.query(ObjectQuery(COLL, spec_versions=("2.0",))).objects == []
     assert len(store.query(ObjectQuery(COLL, spec_versions=("2.0", "2.1"))).objects) == 2
+
+
+def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
+    """copy_store between two real stores (the CLI runs it into Elasticsearch)."""
+    from indexer.reindex import copy_store
+
+    source, target = EmbeddedStore(tmp_path / "a"), EmbeddedStore(tmp_path / "b")
+    source.initialize()
+    target.initialize()
+    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2), obj(3, stix_type="malware")])
+    source.add_account(Account("acme", "subscriber", "scrypt$x", 1))
+    source.save_cursor("city-soc", "offset=5")
+    report = copy_store(source, target, [COLL], ["city-soc"])
+    assert report.objects == {"added": 4} and report.accounts == 1 and report.cursors == 1
+    copied = target.query(ObjectQuery(COLL, versions=("all",), limit=10)).objects
+    original = source.query(ObjectQuery(COLL, versions=("all",), limit=10)).objects
+    assert [(o.id, o.version, o.body) for o in copied] == [(o.id, o.version, o.body) for o in original]
+    assert copy_store(source, target, [COLL]).objects == {"duplicate": 4}
+    assert target.get_cursor("city-soc") == "offset=5"
