@@ -270,6 +270,10 @@ def conditions(query: SearchQuery, match: str) -> tuple[list[str], list[Any], bo
     if query.revoked is not None:
         where.append("d.revoked = ?")
         params.append(int(query.revoked))
+    if selective:
+        # Let the few matching rowids drive the query: without statistics SQLite would rather
+        # scan the collection index and test each row ("+" makes that index unusable).
+        where[0] = "+" + where[0]
     return where, params, selective
 
 
