@@ -170,6 +170,8 @@ class Settings:
     expiry: ExpirySettings
     rate_limit: RateLimitSettings
     platform_name: str = "CyberLab"
+    # Where partners' sightings (web form, POST /api/v1/sightings) are stored.
+    sightings_collection: str = "partner-sightings"
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
@@ -283,6 +285,8 @@ def _check_settings(settings: Settings) -> None:
         raise ConfigError(
             f"store.backend {settings.store.backend!r} is unknown; use 'sqlite' or 'elasticsearch'"
         )
+    if settings.collections and settings.collection(settings.sightings_collection) is None:
+        raise ConfigError(f"sightings_collection: no collection {settings.sightings_collection!r}")
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")

@@ -8,7 +8,7 @@ from flask import Flask
 
 from config import Settings, load_settings
 from cyberlab import health, observability, ratelimit
-from cyberlab.api import exports, search
+from cyberlab.api import exports, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
@@ -29,7 +29,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cyberlab"] = build_services(settings, store or open_store(settings))
     register_error_handlers(app)
-    for module in (discovery, collections, objects, manifest, status, health, observability, exports, search):
+    for module in (
+        discovery,
+        collections,
+        objects,
+        manifest,
+        status,
+        health,
+        observability,
+        exports,
+        search,
+        sightings,
+    ):
         app.register_blueprint(module.bp)
     observability.install(app)
     ratelimit.install(app, settings)

@@ -226,14 +226,17 @@ def indicator_detail(
         for stored in page.objects:
             versions.setdefault(stored.version, orjson.loads(stored.body))
     ordered = [versions[v] for v in sorted(versions)]
-    sightings = store.sightings_of(object_id, tuple(readable))
+    # Counts are shared with everyone who may see the indicator ("seen by 4 organizations"),
+    # whichever collection holds the sightings; who they were is for analysts only.
+    everywhere = tuple(c.id for c in services().settings.collections.values())
+    sightings = store.sightings_of(object_id, everywhere)
     summary: dict[str, Any] = {
         "organizations": len({s.observer for s in sightings}),
         "count": sum(s.count for s in sightings),
         "first_seen": stamp(min((s.first_seen for s in sightings if s.first_seen), default=None)),
         "last_seen": stamp(max((s.last_seen for s in sightings if s.last_seen), default=None)),
     }
-    if role in ("analyst", "admin"):  # partner names are for analysts; others see counts only
+    if role in ("analyst", "admin"):
         summary["by_organization"] = [
             {
                 "sighting_id": s.id,
@@ -243,6 +246,7 @@ def indicator_detail(
                 "last_seen": stamp(s.last_seen),
             }
             for s in sightings
+            if s.collection in readable
         ]
     related = [
         {

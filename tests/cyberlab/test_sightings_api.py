@@ -1,0 +1,145 @@
+"""Partner sightings over real HTTP: receipts per line, dedupe, attribution, anonymized counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from indexer.normalize.common import indicator_id, pattern_for
+from tests.conftest import TAXII, LiveServer
+
+CITY_IP = "1.2.3.77"
+CITY_INDICATOR = {
+    "type": "indicator",
+    "spec_version": "2.1",
+    "id": indicator_id(pattern_for("ipv4", CITY_IP)),
+    "created": "2026-01-01T00:00:00.000Z",
+    "modified": "2026-01-01T00:00:00.000Z",
+    "pattern": pattern_for("ipv4", CITY_IP),
+    "pattern_type": "stix",
+    "valid_from": "2026-01-01T00:00:00Z",
+}
+
+
+def upload(
+    server: LiveServer, body: Any, role: str | None = "partner", csv: bool = False
+) -> requests.Response:
+    return requests.post(
+        f"{server.url}/api/v1/sightings",
+        data=body if csv else None,
+        json=None if csv else body,
+        headers={"Content-Type": "text/csv"} if csv else {},
+        auth=server.auth(role) if role else None,
+        timeout=20,
+    )
+
+
+def test_a_sighting_lands_on_the_citys_indicator_and_counts_anonymously(server: LiveServer) -> None:
+    posted = requests.post(
+        server.collection_url("city-indicators") + "objects/",
+        json={"objects": [CITY_INDICATOR]},
+        auth=server.auth("admin"),
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        timeout=10,
+    )
+    assert posted.json()["success_count"] == 1
+    receipt = upload(
+        server, {"sightings": [{"value": CITY_IP, "count": 4, "first_seen": "2026-03-01T10:00:00Z"}]}
+    )
+    assert receipt.status_code == 200, receipt.text
+    (line,) = receipt.json()["lines"]
+    assert line["status"] == "accepted" and line["indicator_id"] == CITY_INDICATOR["id"]
+    assert "new_indicator" not in line
+    detail = requests.get(
+        f"{server.url}/api/v1/indicators/{CITY_INDICATOR['id']}", auth=server.auth("subscriber"), timeout=10
+    ).json()
+    assert detail["sightings"]["organizations"] == 1 and detail["sightings"]["count"] == 4
+    assert "by_organization" not in detail["sightings"]
+    analyst = requests.get(
+        f"{server.url}/api/v1/indicators/{CITY_INDICATOR['id']}", auth=server.auth("analyst"), timeout=10
+    ).json()
+    assert analyst["sightings"]["by_organization"][0]["organization"] == "partner"
+    # The same report again: a duplicate, not a second sighting.
+    again = upload(
+        server, {"sightings": [{"value": CITY_IP, "count": 4, "first_seen": "2026-03-01T10:00:00Z"}]}
+    )
+    assert again.json()["lines"][0]["status"] == "duplicate"
+    assert again.json()["duplicate"] == 1
+    detail = requests.get(
+        f"{server.url}/api/v1/indicators/{CITY_INDICATOR['id']}", auth=server.auth("analyst"), timeout=10
+    ).json()
+    assert detail["sightings"]["count"] == 4
+
+
+CSV = """value,type,count,first_seen,last_seen
+5.6.7.201
+evil-sightings.example.net,domain,2
+http://evil-sightings.example.net/login.php,url,1,2026-03-01T00:00:00Z,2026-03-02T00:00:00Z
+not a value at all
+10.1.2.3
+5.6.7.202,md5
+5.6.7.203,,many
+5.6.7.204,,1,yesterday
+5.6.7.205,,1,2026-03-02T00:00:00Z,2026-03-01T00:00:00Z
+5.6.7.201
+,ip
+5.6.7.206,fqdn
+"""
+
+
+def test_csv_upload_gets_a_receipt_line_for_every_line(server: LiveServer) -> None:
+    response = upload(server, CSV, csv=True)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    by_line = {line["line"]: line for line in body["lines"]}
+    assert [by_line[n]["status"] for n in (2, 3, 4)] == ["accepted"] * 3
+    assert all(by_line[n].get("new_indicator") for n in (2, 3, 4))
+    expected = {
+        5: "not an IP address, domain, URL",
+        6: "not shared",
+        7: "is not a valid md5",
+        8: "count must be between",
+        9: "not an RFC 3339 timestamp",
+        10: "last_seen is before first_seen",
+        11: "the same sighting as an earlier line",
+        12: "the value is empty",
+        13: "unknown indicator type 'fqdn'",
+    }
+    for n, reason in expected.items():
+        assert by_line[n]["status"] == "rejected", by_line[n]
+        assert reason in by_line[n]["reason"], (n, by_line[n])
+    assert (body["accepted"], body["rejected"]) == (3, 9)
+
+
+def test_hostile_values_are_rejected_or_stored_as_text(server: LiveServer) -> None:
+    body = upload(
+        server, {"sightings": [{"value": "<script>alert(1)</script>"}, {"value": "x" * 3000}, "nope"]}
+    ).json()
+    assert [line["status"] for line in body["lines"]] == ["rejected"] * 3
+
+
+def test_who_may_upload_and_what_is_a_bad_request(server: LiveServer) -> None:
+    assert upload(server, {"sightings": [{"value": "5.6.7.9"}]}, role=None).status_code == 401
+    assert upload(server, {"sightings": [{"value": "5.6.7.9"}]}, role="subscriber").status_code == 403
+    for body, says in (({"values": []}, '"sightings" list'), ({"sightings": []}, "no sightings")):
+        response = upload(server, body)
+        assert response.status_code == 400 and says in response.json()["description"]
+    broken = requests.post(
+        f"{server.url}/api/v1/sightings",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+        auth=server.auth("partner"),
+        timeout=10,
+    )
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["description"]
+    xml = requests.post(
+        f"{server.url}/api/v1/sightings",
+        data="<x/>",
+        headers={"Content-Type": "application/xml"},
+        auth=server.auth("partner"),
+        timeout=10,
+    )
+    assert xml.status_code == 400
+    huge = upload(server, "203.0.113.9\n" * 300_000, csv=True)
+    assert huge.status_code == 413
