@@ -60,6 +60,8 @@ class ServerSettings:
     workers: int
     timeout: int
     public_url: str
+    # Session cookies only over HTTPS (turn off only for plain-HTTP local testing).
+    secure_cookies: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import timedelta
 
 from flask import Flask
 
@@ -12,6 +14,8 @@ from cyberlab.api import exports, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
+from cyberlab.web import views as web_views
+from cyberlab.web.security import add_security_headers
 from indexer.store import open_store
 from indexer.store.base import Store
 
@@ -28,6 +32,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = settings.taxii.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cyberlab"] = build_services(settings, store or open_store(settings))
+    app.secret_key = hashlib.sha256(
+        b"cyberlab-session:" + settings.server.signing_key.reveal().encode()
+    ).digest()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.server.secure_cookies and not settings.server.dev,
+        SESSION_COOKIE_NAME="cyberlab_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )
     register_error_handlers(app)
     for module in (
         discovery,
@@ -42,6 +56,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         sightings,
     ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(web_views.bp)
+    app.after_request(add_security_headers)
     observability.install(app)
     ratelimit.install(app, settings)
     if settings.server.dev:

@@ -58,15 +58,27 @@ def _store_problem(message: str) -> str:
 
 
 def register_error_handlers(app: Flask) -> None:
+    def _page(exc: TaxiiError | HTTPException) -> Response | None:
+        """People using the web pages get an HTML page, not JSON."""
+        if request.blueprint != "web":
+            return None
+        from cyberlab.web.views import render_error
+
+        body, status = render_error(exc)
+        return Response(body, status=status, content_type="text/html; charset=utf-8")
+
     @app.errorhandler(TaxiiError)
     def _taxii_error(exc: TaxiiError) -> Response:
-        return error_response(exc.status, exc.title, exc.description, exc.headers)
+        return _page(exc) or error_response(exc.status, exc.title, exc.description, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
         status = exc.code or 500
         if status < 400:  # routing redirects (a missing trailing slash -> 308) pass through as they are
             return exc
+        page = _page(exc)
+        if page is not None:
+            return page
         description = exc.description or ""
         if status == 413:
             description = (

@@ -1,0 +1,56 @@
+"""Sessions, CSRF tokens and the security headers of the web pages.
+
+A session remembers the account name and a fingerprint of its key hash: rotating or revoking the
+key ends every session at once. Forms carry a per-session CSRF token compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Response, abort, request, session
+
+from cyberlab.auth import ANONYMOUS, Caller
+from cyberlab.services import services
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def key_fingerprint(key_hash: str) -> str:
+    return hashlib.sha256(key_hash.encode()).hexdigest()[:16]
+
+
+def web_caller() -> Caller:
+    name = session.get("user")
+    if not name:
+        return ANONYMOUS
+    account = services().store.get_account(name)
+    if account is None or not account.active or session.get("key") != key_fingerprint(account.key_hash):
+        session.clear()
+        return ANONYMOUS
+    return Caller(account.name, account.role)
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+def check_csrf() -> None:
+    sent = request.form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+        abort(400, "the form has expired or did not come from this site: reload the page and try again")
+
+
+def add_security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response

@@ -1,0 +1,191 @@
+"""The web pages: home, indicator, search, subscribe, login/logout and the sightings upload."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from cyberlab.api.search import indicator_detail, render_hit
+from cyberlab.api.sightings import lines_from_csv, record_sightings
+from cyberlab.auth import Caller, readable_collections, tlp_clearance, verify_key
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from cyberlab.web.security import check_csrf, csrf_token, key_fingerprint, web_caller
+from indexer.search.model import SearchQuery
+from indexer.timestamps import now_micros
+
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+)
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+DAY = 86_400_000_000
+KIND_NAMES = {
+    "ip": "IP address",
+    "cidr": "network",
+    "domain": "domain",
+    "url": "URL",
+    "hash": "file hash",
+    "email": "email address",
+}
+
+
+def visible(text: Any, limit: int = 0) -> str:
+    """Attacker text made inert for display: bidi controls shown as escapes, long text cut."""
+    shown = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text or ""))
+    if limit and len(shown) > limit:
+        return f"{shown[:limit]}… ({len(shown):,} characters)"
+    return shown
+
+
+@bp.app_template_filter("visible")
+def _visible_filter(text: Any, limit: int = 0) -> str:
+    return visible(text, limit)
+
+
+@bp.app_context_processor
+def _page_context() -> dict[str, Any]:
+    return {"caller": web_caller(), "csrf_token": csrf_token, "platform": services().settings.platform_name}
+
+
+def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
+    readable = readable_collections(caller, services().settings.collections.values())
+    return tuple(c.id for c in readable) or ("-none-",), tlp_clearance(caller)
+
+
+def advice(hit: dict[str, Any]) -> tuple[str, str]:
+    if hit["revoked"]:
+        return "watch", "Withdrawn: no longer considered malicious. Remove it from blocklists."
+    until = hit.get("valid_until")
+    if until and until < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
+        return "watch", "Expired: not seen recently. Watch your logs for it; blocking is optional."
+    kind = hit["values"][0]["kind"] if hit["values"] else ""
+    where = {"ip": "firewall", "cidr": "firewall", "domain": "DNS filter", "url": "web proxy"}.get(
+        kind, "security tools"
+    )
+    return "block", f"Block it in your {where}, and check your logs for past contact."
+
+
+def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
+    collections, clearance = _scope(caller)
+    result = services().store.search(SearchQuery(collections=collections, max_tlp=clearance, **filters))
+    hits = [render_hit(h) for h in result.hits]
+    for hit in hits:
+        hit["advice"] = advice(hit)
+    return hits
+
+
+@bp.get("/")
+def home() -> str:
+    caller = web_caller()
+    latest = _hits(caller, types=("indicator",), revoked=False, valid_at=now_micros(), limit=15)
+    sighted = _hits(caller, types=("indicator",), min_sightings=1, sort="-sightings", limit=10)
+    week = now_micros() - 7 * DAY
+    month = now_micros() - 30 * DAY
+    chart = [("last 7 days", _count_by_kind(caller, week)), ("last 30 days", _count_by_kind(caller, month))]
+    return render_template("home.html", latest=latest, sighted=sighted, chart=chart, kinds=KIND_NAMES)
+
+
+def _count_by_kind(caller: Caller, since: int) -> list[tuple[str, int]]:
+    collections, clearance = _scope(caller)
+    counts = []
+    for kind, text in (("ip", "ipv4"), ("domain", "domain"), ("url", "url"), ("hash", "file")):
+        result = services().store.search(
+            SearchQuery(
+                collections=collections,
+                max_tlp=clearance,
+                types=("indicator",),
+                text=text,
+                last_seen_after=since,
+                limit=1,
+            )
+        )
+        counts.append((KIND_NAMES[kind], result.total))
+    return counts
+
+
+@bp.get("/indicators/<object_id>")
+def indicator(object_id: str) -> str:
+    caller = web_caller()
+    collections, clearance = _scope(caller)
+    detail = indicator_detail(object_id, list(collections), clearance, caller.role)
+    if detail is None:
+        raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
+    detail["advice"] = advice(detail["summary"])
+    return render_template("indicator.html", d=detail, kinds=KIND_NAMES)
+
+
+@bp.get("/search")
+def search_page() -> str:
+    caller = web_caller()
+    text = request.args.get("q", "")[:1000]
+    hits = _hits(caller, text=text, sort="relevance" if text else "-last_seen", limit=50) if text else []
+    return render_template("search.html", q=text, hits=hits, kinds=KIND_NAMES)
+
+
+@bp.get("/subscribe")
+def subscribe() -> str:
+    caller = web_caller()
+    settings = services().settings
+    base = settings.server.public_url.rstrip("/") or request.host_url.rstrip("/")
+    collections = readable_collections(caller, settings.collections.values())
+    return render_template(
+        "subscribe.html", base=base, api_root=settings.taxii.api_root, collections=collections
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    error = ""
+    if request.method == "POST":
+        check_csrf()
+        name, key = request.form.get("name", "").strip(), request.form.get("key", "")
+        account = services().store.get_account(name) if name else None
+        if account is not None and account.active and verify_key(key, account.key_hash):
+            session.clear()
+            session.permanent = True
+            session["user"], session["key"] = account.name, key_fingerprint(account.key_hash)
+            return redirect(url_for("web.home"))  # type: ignore[return-value]
+        error = "That account name and API key do not match an active account."
+    return render_template("login.html", error=error)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    check_csrf()
+    session.clear()
+    return redirect(url_for("web.home"))  # type: ignore[return-value]
+
+
+@bp.route("/sightings/upload", methods=["GET", "POST"])
+def upload() -> Response | str:
+    caller = web_caller()
+    if caller.anonymous:
+        return redirect(url_for("web.login"))  # type: ignore[return-value]
+    if caller.role not in ("partner", "analyst", "admin"):
+        raise TaxiiError(403, "Forbidden", "uploading sightings is for partner and analyst accounts")
+    if request.method == "GET":
+        return render_template("upload.html", error="")
+    check_csrf()
+    file = request.files.get("file")
+    text = (
+        file.read().decode("utf-8", "replace") if file and file.filename else request.form.get("values", "")
+    )
+    lines = lines_from_csv(text)
+    if not lines:
+        return render_template("upload.html", error="Paste at least one value, or choose a CSV file.")
+    try:
+        receipt = record_sightings(caller, lines)
+    except TaxiiError as exc:
+        return render_template("upload.html", error=exc.description)
+    return render_template("receipt.html", receipt=receipt)
+
+
+def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:
+    status = exc.status if isinstance(exc, TaxiiError) else (exc.code or 500)
+    title = exc.title if isinstance(exc, TaxiiError) else exc.name
+    description = exc.description if isinstance(exc, TaxiiError) else (exc.description or "")
+    return render_template("error.html", status=status, title=title, description=description), status

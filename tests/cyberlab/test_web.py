@@ -1,0 +1,137 @@
+"""The web pages over real HTTP: escaping of hostile values, login, CSRF, sightings upload.
+
+These talk HTTP with requests (no JavaScript is needed to read or use the pages).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import TAXII, LiveServer
+
+RTL = "\u202e"
+HOSTILE = {
+    "type": "indicator",
+    "spec_version": "2.1",
+    "id": f"indicator--{uuid.uuid4()}",
+    "created": "2026-11-01T00:00:00.000Z",
+    "modified": "2026-11-20T00:00:00.000Z",
+    "name": "<script>alert('name')</script>",
+    "description": "<img src=x onerror=alert(1)> " + "A" * 10_000,
+    "pattern": f"[url:value = 'javascript:alert(1)//{RTL}gpj.exe']",
+    "pattern_type": "stix",
+    "valid_from": "2026-11-01T00:00:00Z",
+    "labels": ['"><svg onload=alert(2)>'],
+}
+
+
+@pytest.fixture(scope="module")
+def web(server: LiveServer) -> LiveServer:
+    response = requests.post(
+        server.collection_url("public-blocklist") + "objects/",
+        json={"objects": [HOSTILE]},
+        auth=server.auth("admin"),
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        timeout=10,
+    )
+    assert response.json()["success_count"] == 1, response.text
+    return server
+
+
+def login(server: LiveServer, role: str) -> requests.Session:
+    session = requests.Session()
+    form = session.get(f"{server.url}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    response = session.post(
+        f"{server.url}/login",
+        data={"name": role, "key": server.keys[role], "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302, response.text
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    return session
+
+
+def csrf(session: requests.Session, url: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', session.get(url, timeout=10).text).group(1)  # type: ignore[union-attr]
+
+
+def test_hostile_values_render_as_text_everywhere(web: LiveServer) -> None:
+    pages = [
+        requests.get(f"{web.url}/", timeout=10),
+        requests.get(f"{web.url}/indicators/{HOSTILE['id']}", timeout=10),
+        requests.get(f"{web.url}/search", params={"q": "javascript"}, timeout=10),
+        requests.get(f"{web.url}/search", params={"q": "<script>alert('q')</script>"}, timeout=10),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        html = page.text
+        assert "<script>alert" not in html and "<img src=x" not in html and "<svg onload" not in html
+        assert 'href="javascript:' not in html and RTL not in html
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    detail = pages[1].text
+    assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in detail
+    assert "javascript:alert(1)//\\u202egpj.exe" in detail  # the RTL override shown, not obeyed
+    assert "(10,029 characters)" in detail  # a 10 kB description is cut
+    assert "javascript:alert(1)" in pages[2].text
+
+
+def test_private_indicators_need_a_login(web: LiveServer) -> None:
+    assert (
+        requests.get(f"{web.url}/indicators/{HOSTILE['id']}".replace("-4", "-5", 1), timeout=10).status_code
+        == 404
+    )
+    subscriber = login(web, "subscriber")
+    page = subscriber.get(f"{web.url}/subscribe", timeout=10).text
+    assert "City SOC indicators" in page and "export/ip.txt" in page
+    assert "Partner sightings" not in page
+
+
+def test_forms_without_a_valid_csrf_token_are_refused(web: LiveServer) -> None:
+    session = requests.Session()
+    response = session.post(
+        f"{web.url}/login", data={"name": "partner", "key": web.keys["partner"]}, timeout=10
+    )
+    assert response.status_code == 400 and "did not come from this site" in response.text
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_wrong_key_says_so(web: LiveServer) -> None:
+    session = requests.Session()
+    token = csrf(session, f"{web.url}/login")
+    response = session.post(
+        f"{web.url}/login", data={"name": "partner", "key": "nope", "csrf_token": token}, timeout=10
+    )
+    assert response.status_code == 200 and "do not match an active account" in response.text
+
+
+def test_partner_uploads_a_csv_and_reads_the_receipt(web: LiveServer) -> None:
+    partner = login(web, "partner")
+    token = csrf(partner, f"{web.url}/sightings/upload")
+    csv_body = b"value,type,count\n9.9.8.1,,2\nnot a value\n9.9.8.1,,2\n"
+    response = partner.post(
+        f"{web.url}/sightings/upload",
+        data={"csrf_token": token},
+        files={"file": ("seen.csv", csv_body, "text/csv")},
+        timeout=20,
+    )
+    assert response.status_code == 200, response.text
+    assert "1 accepted, 0 already reported, 2 rejected." in response.text
+    again = partner.post(
+        f"{web.url}/sightings/upload",
+        data={"csrf_token": token, "values": "9.9.8.1,,2"},
+        timeout=20,
+    )
+    assert "0 accepted, 1 already reported, 0 rejected." in again.text
+
+
+def test_subscribers_may_not_upload_and_anonymous_users_are_sent_to_login(web: LiveServer) -> None:
+    assert requests.get(f"{web.url}/sightings/upload", allow_redirects=False, timeout=10).status_code == 302
+    subscriber = login(web, "subscriber")
+    assert subscriber.get(f"{web.url}/sightings/upload", timeout=10).status_code == 403
