@@ -10,6 +10,7 @@ from config import Settings
 from cyberlab.auth import Authenticator
 from cyberlab.taxii.paging import PageTokens
 from cyberlab.taxii.params import PagingLimits
+from indexer.sanitize import Sanitizer
 from indexer.store.base import Store
 
 
@@ -20,6 +21,7 @@ class Services:
     auth: Authenticator
     tokens: PageTokens
     limits: PagingLimits
+    sanitizer: Sanitizer  # partner uploads pass the connectors' rules (warninglists load lazily)
 
 
 def build_services(settings: Settings, store: Store) -> Services:
@@ -29,6 +31,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         auth=Authenticator(store),
         tokens=PageTokens(settings.server.signing_key.reveal()),
         limits=PagingLimits(settings.taxii.default_page_size, settings.taxii.max_page_size),
+        sanitizer=Sanitizer(settings.sanitize),
     )
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from flask import Blueprint, Response, request
 from cyberlab.auth import can_read, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
+from indexer.search.values import is_compound, pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import TLP_MARKING_IDS
@@ -43,7 +43,6 @@ FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "stix.json": "application/stix+json;version=2.1",
 }
-_COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'")
 _PAGE = 5000
 
 
@@ -54,29 +53,12 @@ class Entry:
     indicator: dict[str, Any]
 
 
-def _kind(obj_type: str, prop: str, value: str) -> str | None:
-    if obj_type in ("ipv4-addr", "ipv6-addr") and prop == "value":
-        return "cidr" if "/" in value else "ip"
-    if obj_type == "domain-name" and prop == "value":
-        return "domain"
-    if obj_type == "url" and prop == "value":
-        return "url"
-    if obj_type == "file" and prop.startswith("hashes."):
-        return "hash"
-    return None
-
-
 def entries(indicator: dict[str, Any]) -> list[Entry]:
     """The values a blocklist can carry for one indicator: none for compound (AND) patterns."""
     pattern = indicator.get("pattern", "")
-    if indicator.get("pattern_type") != "stix" or " AND " in pattern or "FOLLOWEDBY" in pattern:
+    if indicator.get("pattern_type") != "stix" or is_compound(pattern):
         return []
-    found = []
-    for obj_type, prop, raw in _COMPARISON.findall(pattern):
-        kind = _kind(obj_type, prop, raw)
-        if kind:
-            found.append(Entry(raw.replace("\\'", "'").replace("\\\\", "\\"), kind, indicator))
-    return found
+    return [Entry(v.value, v.kind, indicator) for v in pattern_values(pattern) if v.kind in KINDS]
 
 
 def _current(indicator: dict[str, Any], now: int) -> bool:

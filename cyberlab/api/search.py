@@ -74,14 +74,14 @@ def search() -> Response:
     token = request.args.get("next")
     if token:
         position = services().tokens.open_values(token, fingerprint)
-        query = _with_position(query, position)
+        query = replace(query, after=tuple(position))
     try:
         result = services().store.search(query)
     except SearchSyntaxError as exc:
         raise bad_request(str(exc)) from None
     except ValueError as exc:
         raise bad_request(str(exc)) from None
-    return json_response(render_result(result, fingerprint))
+    return json_response(render_result(result, fingerprint, query.histogram))
 
 
 def _collections() -> list[Any]:
@@ -148,10 +148,6 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
     )
 
 
-def _with_position(query: SearchQuery, position: list[Any]) -> SearchQuery:
-    return replace(query, after=tuple(position))
-
-
 def _fingerprint() -> str:
     """Binds a cursor to the filters it was issued for (everything but `next` itself)."""
     items = sorted((k, v) for k, v in request.args.items(multi=True) if k != "next")
@@ -180,7 +176,7 @@ def render_hit(hit: Hit) -> dict[str, Any]:
     }
 
 
-def render_result(result: SearchResult, fingerprint: str) -> dict[str, Any]:
+def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "total": result.total,
         "total_is_exact": result.total_is_exact,
@@ -191,7 +187,7 @@ def render_result(result: SearchResult, fingerprint: str) -> dict[str, Any]:
         body["next"] = services().tokens.issue_values(list(result.hits[-1].position), fingerprint)
     if result.facets:
         body["facets"] = result.facets
-    if request.args.get("histogram"):
+    if histogram:
         body["histogram"] = [
             {"day": format_timestamp(day)[:10], "sightings": n} for day, n in result.histogram
         ]

@@ -19,13 +19,11 @@ from cyberlab.api.common import bad_request, json_response, require_role
 from cyberlab.auth import Caller
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
-from indexer.sanitize import Sanitizer
 from indexer.search.model import SearchQuery
 from indexer.sightings import MAX_LINES, ReportedLine, build_sightings
 
 bp = Blueprint("sightings", __name__)
 CSV_COLUMNS = ("value", "type", "count", "first_seen", "last_seen")
-_sanitizers: dict[int, Sanitizer] = {}
 
 
 @bp.post("/api/v1/sightings")
@@ -99,8 +97,7 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     def known(indicator_id: str) -> bool:
         return bool(svc.store.search(SearchQuery(collections=everywhere, ids=(indicator_id,), limit=1)).hits)
 
-    sanitizer = _sanitizers.setdefault(id(svc), Sanitizer(svc.settings.sanitize))
-    receipt = build_sightings(lines, caller.name or "", sanitizer, collection.tlp_ceiling, known)
+    receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
     report = ingest_objects(svc.store, collection, receipt.objects)
     outcome = {r.id: r.message for r in report.successes}
     failed = {r.id: r.message for r in report.failures}

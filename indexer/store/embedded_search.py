@@ -296,19 +296,14 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
             conn.execute("SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT 1", (match,)).fetchall()
         except sqlite3.OperationalError as exc:
             raise SearchSyntaxError(f"the advanced query could not be parsed: {exc}") from None
-    try:
-        where, params, selective = conditions(query, match)
-        rows, positions = _page(conn, query, where, params, selective, match)
-        counted = conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
-            (*params, TOTAL_CAP + 1),
-        ).fetchone()[0]
-        facets = _facets(conn, where, params) if query.facets else {}
-        histogram = _histogram(conn, where, params) if query.histogram else []
-    except sqlite3.OperationalError as exc:
-        if match and ("fts5" in str(exc) or "syntax" in str(exc)):
-            raise SearchSyntaxError(f"the query could not be parsed: {exc}") from None
-        raise
+    where, params, selective = conditions(query, match)
+    rows, positions = _page(conn, query, where, params, selective, match)
+    counted = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
+        (*params, TOTAL_CAP + 1),
+    ).fetchone()[0]
+    facets = _facets(conn, where, params) if query.facets else {}
+    histogram = _histogram(conn, where, params) if query.histogram else []
     hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
     return SearchResult(
         hits=hits,
