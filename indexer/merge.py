@@ -47,7 +47,7 @@ def merge_with_store(objects: list[dict[str, Any]], store: Store, collection: st
     for obj in objects:
         current = stored.get(obj["id"])
         if current is None:
-            result.objects.append(obj)
+            result.objects.append(canonical_indicator(obj) if obj["type"] == "indicator" else obj)
             continue
         result.existing.add(obj["id"])
         merged = merge_indicator(current, obj) if obj["type"] == "indicator" else _newer(current, obj)
@@ -64,8 +64,27 @@ def _newer(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | Non
     return None  # same or older version: the stored one stands
 
 
+def canonical_indicator(obj: dict[str, Any]) -> dict[str, Any]:
+    """The indicator with its lists in the order a merge writes them (sorted, deduplicated).
+
+    Stored that way from the first version, so that merging the same observation again
+    (a batch replayed after a crash) is recognised as changing nothing.
+    """
+    return _widened(obj, obj)
+
+
 def merge_indicator(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
     """The stored indicator widened by a new observation, or None if nothing changes."""
+    merged = _widened(current, new)
+    if merged == current or merged == canonical_indicator(current):
+        return None
+    # A new version must be later than the stored one, and derive from the data, not the clock.
+    floor = parse_timestamp(current["modified"]) + 1000
+    merged["modified"] = max(new["modified"], _ms(format_timestamp(floor)), key=parse_timestamp)
+    return merged
+
+
+def _widened(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged = dict(current)
     merged["valid_from"] = min(current["valid_from"], new["valid_from"], key=parse_timestamp)
     if "valid_until" in current and "valid_until" in new:
@@ -88,11 +107,6 @@ def merge_indicator(current: dict[str, Any], new: dict[str, Any]) -> dict[str, A
     if "confidence" in new:
         merged["confidence"] = max(current.get("confidence", 0), new["confidence"])
     merged["object_marking_refs"] = _strictest_markings(current, new)
-    if merged == current:
-        return None
-    # A new version must be later than the stored one, and derive from the data, not the clock.
-    floor = parse_timestamp(current["modified"]) + 1000
-    merged["modified"] = max(new["modified"], _ms(format_timestamp(floor)), key=parse_timestamp)
     return merged
 
 

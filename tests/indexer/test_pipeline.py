@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+import pytest
 from stix2validator import ValidationOptions, validate_instance
 
 from config import Settings, load_settings
@@ -67,6 +68,56 @@ def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: Embedd
     replay = Pipeline(settings, store, "city-soc").run(cursor=None, use_saved_cursor=False)
     assert replay.read > 0 and (replay.created, replay.updated) == (0, 0)
     assert stored(store, "city-indicators", settings) == before
+
+
+def test_misp_feed_replay_changes_nothing(tmp_path: Path, store: EmbeddedStore) -> None:
+    """misp-stix writes labels unsorted; a replayed event must still be seen as nothing new."""
+    settings = settings_for(tmp_path)
+    Pipeline(settings, store, "cert-fr", workers=1).run()
+    before = stored(store, "public-blocklist", settings)
+    replay = Pipeline(settings, store, "cert-fr", workers=1).run(cursor=None, use_saved_cursor=False)
+    assert replay.read > 0 and (replay.created, replay.updated) == (0, 0)
+    assert stored(store, "public-blocklist", settings) == before
+
+
+class CrashBeforeCursor(Exception):
+    pass
+
+
+class CrashingStore(EmbeddedStore):
+    """A real store that dies just before saving the cursor of batch number `crash_at`."""
+
+    def __init__(self, data_dir: Path, crash_at: int) -> None:
+        super().__init__(data_dir)
+        self.crash_at, self.saved = crash_at, 0
+
+    def save_cursor(self, name: str, value: str) -> None:
+        if self.saved == self.crash_at:
+            raise CrashBeforeCursor
+        self.saved += 1
+        super().save_cursor(name, value)
+
+
+def test_crash_between_commit_and_cursor_save_resumes_to_one_clean_run(tmp_path: Path) -> None:
+    """The window a SIGKILL can hit: a batch is stored but its cursor is not; the batch is replayed."""
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    clean = EmbeddedStore(clean_dir)
+    clean.initialize()
+    settings = settings_for(clean_dir)
+    Pipeline(settings, clean, "cert-fr", workers=1).run()
+    want = sorted(stored(clean, "public-blocklist", settings), key=orjson.dumps)
+    for crash_at in (0, 6, 11):  # the first event, the largest, one that shares values with others
+        data_dir = tmp_path / f"crash-{crash_at}"
+        data_dir.mkdir()
+        crashing = CrashingStore(data_dir, crash_at)
+        crashing.initialize()
+        with pytest.raises(CrashBeforeCursor):
+            Pipeline(settings, crashing, "cert-fr", workers=1).run()
+        store = EmbeddedStore(data_dir)
+        Pipeline(settings, store, "cert-fr", workers=1).run()
+        got = sorted(stored(store, "public-blocklist", settings), key=orjson.dumps)
+        assert got == want, f"a crash before batch {crash_at}'s cursor changed the result"
 
 
 def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: EmbeddedStore) -> None:
