@@ -160,6 +160,8 @@ class RateLimitSettings:
     per_key: str  # e.g. "600 per minute": per credential (or per address without one)
     per_address: str  # ceiling per client address, whatever credentials it sends
     storage: str  # "memory://" (per worker) or "redis://host:6379/0" (shared)
+    exports: str = "120 per hour"  # blocklist downloads per credential (304s count too)
+    uploads: str = "60 per hour"  # sighting uploads per credential (API and web form)
 
 
 @dataclass(frozen=True)

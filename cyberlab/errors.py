@@ -57,19 +57,26 @@ def _store_problem(message: str) -> str:
     return f"{cause}; nothing from this request was stored or changed. Try again later."
 
 
+def _page(exc: TaxiiError | HTTPException) -> Response | None:
+    """People using the web pages get an HTML page, not JSON."""
+    if request.blueprint != "web":
+        return None
+    from cyberlab.web.views import render_error
+
+    body, status = render_error(exc)
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    for name, value in (exc.headers if isinstance(exc, TaxiiError) else {}).items():
+        response.headers[name] = value
+    return response
+
+
+def render_taxii_error(exc: TaxiiError) -> Response:
+    """An HTML page on the web pages, a TAXII or JSON error body everywhere else."""
+    return _page(exc) or error_response(exc.status, exc.title, exc.description, exc.headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    def _page(exc: TaxiiError | HTTPException) -> Response | None:
-        """People using the web pages get an HTML page, not JSON."""
-        if request.blueprint != "web":
-            return None
-        from cyberlab.web.views import render_error
-
-        body, status = render_error(exc)
-        return Response(body, status=status, content_type="text/html; charset=utf-8")
-
-    @app.errorhandler(TaxiiError)
-    def _taxii_error(exc: TaxiiError) -> Response:
-        return _page(exc) or error_response(exc.status, exc.title, exc.description, exc.headers)
+    app.register_error_handler(TaxiiError, render_taxii_error)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:

@@ -7,18 +7,25 @@ bounds how fast anyone can guess keys, since each failed check costs a deliberat
 
 Storage: "memory://" counts in each worker (gunicorn spreads a client's requests over workers, so
 set limits per worker); "redis://host:6379" shares exact counts across workers and machines.
+
+Exports and sighting uploads have quotas of their own on top (rate_limit.exports / .uploads):
+a firewall polls a few lists every few minutes, and an upload runs the whole ingest path.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, session
 from flask_limiter import ApplicationLimit, Limiter
 
 from config import Settings
-from cyberlab.errors import error_response
+from cyberlab.api.exports import bp as exports_bp
+from cyberlab.api.sightings import bp as sightings_bp
+from cyberlab.errors import TaxiiError, render_taxii_error
 
+UPLOAD_VIEWS = ("web.upload",)
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -26,6 +33,8 @@ def _credential_key() -> str:
     header = request.headers.get("Authorization")
     if header:
         return "key:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    if session.get("user"):  # a signed web session: the account, whichever address it comes from
+        return f"user:{session['user']}"
     return f"addr:{request.remote_addr}"
 
 
@@ -55,18 +64,29 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         strategy="moving-window",
     )
 
+    # Endpoint quotas on top of the general one (override_defaults=False keeps both).
+    limiter.limit(limits.exports, override_defaults=False, scope="exports")(exports_bp)
+    limiter.limit(limits.uploads, override_defaults=False, scope="uploads", methods=["POST"])(sightings_bp)
+    for endpoint in UPLOAD_VIEWS:
+        # A decorated view is checked by its wrapper (the middleware skips it), so swap it in.
+        limited: Any = limiter.limit(
+            limits.uploads, override_defaults=False, scope="uploads", methods=["POST"]
+        )
+        app.view_functions[endpoint] = limited(app.view_functions[endpoint])
+
     @app.errorhandler(429)
     def _too_many(exc: Exception) -> Response:
         retry_after = "60"
         limit = getattr(exc, "limit", None)
         if limit is not None:
             retry_after = str(int(limit.limit.get_expiry()))
-        response = error_response(
-            429,
-            "Too Many Requests",
-            f"rate limit exceeded ({getattr(exc, 'description', '')}); retry after {retry_after} s",
-            {"Retry-After": retry_after},
+        return render_taxii_error(
+            TaxiiError(
+                429,
+                "Too Many Requests",
+                f"rate limit exceeded ({getattr(exc, 'description', '')}); retry after {retry_after} s",
+                {"Retry-After": retry_after},
+            )
         )
-        return response
 
     return limiter

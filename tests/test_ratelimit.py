@@ -8,6 +8,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import TAXII, prepare_store, start_server
+from tests.cyberlab.test_web import csrf, login
 
 
 def test_per_key_quota_and_address_ceiling(tmp_path: Path) -> None:
@@ -46,5 +47,59 @@ def test_per_key_quota_and_address_ceiling(tmp_path: Path) -> None:
             for _ in range(6)
         ]
         assert 429 in more
+    finally:
+        server.stop()
+
+
+def test_exports_and_uploads_have_quotas_of_their_own(tmp_path: Path) -> None:
+    keys = prepare_store(tmp_path)
+    server = start_server(
+        tmp_path,
+        keys,
+        workers=1,
+        CYBERLAB_RATE_LIMIT__EXPORTS="3 per hour",
+        CYBERLAB_RATE_LIMIT__UPLOADS="2 per hour",
+    )
+    collection = server.collection_url("public-blocklist").rstrip("/").rsplit("/", 1)[-1]
+    export = f"{server.url}/api/v1/collections/{collection}/export/ip.txt"
+    try:
+        polls = [requests.get(export, auth=server.auth("subscriber"), timeout=10) for _ in range(4)]
+        assert [r.status_code for r in polls] == [200, 200, 200, 429]
+        assert polls[-1].json()["http_status"] == "429"
+        assert 0 < int(polls[-1].headers["Retry-After"]) <= 3600
+        # The general quota is untouched: the same key still reads TAXII.
+        assert requests.get(
+            server.root + "collections/",
+            auth=server.auth("subscriber"),
+            headers={"Accept": TAXII},
+            timeout=10,
+        ).ok
+        body = {"sightings": [{"value": "1.2.3.4"}]}
+        uploads = [
+            requests.post(
+                f"{server.url}/api/v1/sightings", json=body, auth=server.auth("partner"), timeout=20
+            )
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in uploads] == [200, 200, 429]
+        assert "rate limit exceeded" in uploads[-1].json()["description"]
+        # Another partner key has its own upload quota; reading is not an upload.
+        assert requests.get(export, auth=server.auth("partner"), timeout=10).ok
+        assert requests.post(
+            f"{server.url}/api/v1/sightings", json=body, auth=server.auth("analyst"), timeout=20
+        ).ok
+        # The web form counts per logged-in account, apart from the account's API key.
+        browser = login(server, "analyst")
+        form = f"{server.url}/sightings/upload"
+        assert browser.get(form, timeout=10).ok  # showing the form is not an upload
+        posts = [
+            browser.post(form, data={"csrf_token": csrf(browser, form), "values": "1.2.3.5"}, timeout=20)
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in posts] == [200, 200, 429]
+        assert (
+            posts[-1].headers["Content-Type"].startswith("text/html") and "Retry-After" in posts[-1].headers
+        )
+        assert "rate limit exceeded" in posts[-1].text
     finally:
         server.stop()
