@@ -10,7 +10,7 @@ from flask import Flask
 
 from config import Settings, load_settings
 from cyberlab import health, observability, ratelimit
-from cyberlab.api import exports, search, sightings
+from cyberlab.api import exports, openapi, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exports,
         search,
         sightings,
+        openapi,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(web_views.bp)

@@ -53,6 +53,7 @@ class ReportedLine:
     count: int = 1
     first_seen: str = ""
     last_seen: str = ""
+    problem: str = ""  # why the line could not even be read (then it is rejected with this)
 
 
 @dataclass
@@ -126,6 +127,8 @@ def build_sightings(
     for line in lines[:MAX_LINES]:
         value = line.value.strip()
         try:
+            if line.problem:
+                raise LineRejected(line.problem)
             if not value:
                 raise LineRejected("the value is empty")
             if len(value) > MAX_VALUE:

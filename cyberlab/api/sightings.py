@@ -9,7 +9,6 @@ The objects enter through the same ingest path as the connectors (sanitize, vali
 from __future__ import annotations
 
 import csv
-import io
 from typing import Any
 
 import orjson
@@ -50,7 +49,7 @@ def lines_from_json(text: str) -> list[ReportedLine]:
     lines = []
     for n, item in enumerate(body["sightings"], start=1):
         if not isinstance(item, dict):
-            lines.append(ReportedLine(n, "", count=0, type="(not an object)"))
+            lines.append(ReportedLine(n, "", problem="each sighting must be a JSON object"))
             continue
         count = item.get("count", 1)
         lines.append(
@@ -68,7 +67,13 @@ def lines_from_json(text: str) -> list[ReportedLine]:
 
 def lines_from_csv(text: str) -> list[ReportedLine]:
     lines = []
-    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    # One physical line is one report, whatever its line ending (\n, \r\n, or a lone \r).
+    for n, physical in enumerate(text.splitlines(), start=1):
+        try:
+            row = next(csv.reader([physical]), [])
+        except csv.Error as exc:
+            lines.append(ReportedLine(n, physical[:200], problem=f"not a CSV line: {exc}"))
+            continue
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue

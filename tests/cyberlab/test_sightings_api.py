@@ -143,3 +143,13 @@ def test_who_may_upload_and_what_is_a_bad_request(server: LiveServer) -> None:
     assert xml.status_code == 400
     huge = upload(server, "203.0.113.9\n" * 300_000, csv=True)
     assert huge.status_code == 413
+
+
+def test_csv_with_odd_line_endings_and_control_characters_gets_a_receipt(server: LiveServer) -> None:
+    """Found by the schemathesis run: a lone carriage return made Python's csv module raise (500)."""
+    response = upload(server, '9.9.8.20\r\x00bad\x7f\r\n"unclosed,ipv4\n9.9.8.21,ipv4,2', csv=True)
+    assert response.status_code == 200, response.text
+    receipt = response.json()
+    assert [line["line"] for line in receipt["lines"]] == [1, 2, 3, 4]
+    assert receipt["lines"][0]["status"] == receipt["lines"][3]["status"] == "accepted"
+    assert {line["status"] for line in receipt["lines"][1:3]} == {"rejected"}
