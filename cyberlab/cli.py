@@ -6,21 +6,22 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import orjson
 
 from config import ConfigError, CyberlabError, Settings, load_settings
 from config.settings import ROLES
-from cyberlab.auth import generate_key, hash_key
+from cyberlab import accounts
 from indexer.ingest import IngestReport, ingest_objects
 from indexer.store import open_store
-from indexer.store.base import Account, Store
+from indexer.store.base import Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import demo_bundle
-from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
+from indexer.timestamps import format_timestamp, parse_timestamp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,8 +134,7 @@ def users() -> None:
 @pass_context
 def users_add(ctx: Context, name: str, role: str) -> None:
     """Create an account and print its API key (shown once; only a hash is stored)."""
-    key = generate_key()
-    ctx.store.add_account(Account(name=name, role=role, key_hash=hash_key(key), created=now_micros()))
+    key = _accounts_call(accounts.invite, ctx.store, name, role)
     click.echo(f"account {name!r} ({role}) created. API key, shown only now:\n{key}")
 
 
@@ -155,8 +155,7 @@ def users_list(ctx: Context) -> None:
 @pass_context
 def users_revoke(ctx: Context, name: str) -> None:
     """Revoke an account's key at once, on every worker."""
-    acc = _account(ctx, name)
-    ctx.store.update_account(Account(acc.name, acc.role, acc.key_hash, acc.created, now_micros()))
+    _accounts_call(accounts.revoke, ctx.store, name)
     click.echo(f"account {name!r} revoked")
 
 
@@ -165,9 +164,7 @@ def users_revoke(ctx: Context, name: str) -> None:
 @pass_context
 def users_rotate(ctx: Context, name: str) -> None:
     """Give an account a new API key (the old one stops working) and re-activate it."""
-    acc = _account(ctx, name)
-    key = generate_key()
-    ctx.store.update_account(Account(acc.name, acc.role, hash_key(key), acc.created, None))
+    key = _accounts_call(accounts.rotate, ctx.store, name)
     click.echo(f"new API key for {name!r}, shown only now:\n{key}")
 
 
@@ -177,20 +174,20 @@ def users_rotate(ctx: Context, name: str) -> None:
 @pass_context
 def users_ensure(ctx: Context, name: str, role: str) -> None:
     """Create the account, or give it a fresh key if it exists; print the key (for scripts and demos)."""
-    key = generate_key()
     acc = ctx.store.get_account(name)
-    if acc is None:
-        ctx.store.add_account(Account(name=name, role=role, key_hash=hash_key(key), created=now_micros()))
-    else:
-        ctx.store.update_account(Account(acc.name, acc.role, hash_key(key), acc.created, None))
+    call = accounts.rotate if acc else lambda store, name: accounts.invite(store, name, role)
+    key = _accounts_call(call, ctx.store, name)
     click.echo(f"account: {name} ({acc.role if acc else role})\nAPI key: {key}")
 
 
-def _account(ctx: Context, name: str) -> Account:
-    acc = ctx.store.get_account(name)
-    if acc is None:
-        raise click.ClickException(f"no account named {name!r}")
-    return acc
+T = TypeVar("T")
+
+
+def _accounts_call(action: Callable[..., T], *args: Any) -> T:
+    try:
+        return action(*args)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("ingest-file")

@@ -65,6 +65,28 @@ class Receipt:
         self.lines.append({"line": line, "value": value[:200], "status": "rejected", "reason": reason})
 
 
+def partner_identity(partner: str) -> dict[str, Any]:
+    """The STIX identity of a partner account.
+
+    Its own id space: a partner account named like a feed cannot pose as that feed's identity.
+    """
+    return {**identity(partner), "id": stable_id("identity", "partner-account", partner)}
+
+
+def attribute_to_partner(objects: list[Any], partner: str) -> list[Any]:
+    """Objects a partner POSTed over TAXII, made the partner's: whatever they claim, sightings are
+    sighted by (and every object is created by) the partner account's identity."""
+    org_id = partner_identity(partner)["id"]
+    out: list[Any] = []
+    for obj in objects:
+        if isinstance(obj, dict) and obj.get("type") not in ("marking-definition", "identity", None):
+            obj = {**obj, "created_by_ref": org_id}
+            if obj["type"] == "sighting":
+                obj["where_sighted_refs"] = [org_id]
+        out.append(obj)
+    return out
+
+
 class LineRejected(ValueError):
     pass
 
@@ -119,8 +141,7 @@ def build_sightings(
     """
     now = now or datetime.now(UTC)
     today = now.strftime("%Y-%m-%dT00:00:00.000Z")
-    # Its own id space: a partner account named like a feed cannot pose as that feed's identity.
-    org = {**identity(partner), "id": stable_id("identity", "partner-account", partner)}
+    org = partner_identity(partner)
     marking = MARKING_FOR_LEVEL[tlp]
     receipt = Receipt(objects=[org])
     seen_ids: set[str] = set()

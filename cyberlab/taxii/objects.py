@@ -21,6 +21,7 @@ from cyberlab.taxii.common import (
 from cyberlab.taxii.media import require_taxii_content_type
 from cyberlab.taxii.status import status_body
 from indexer.ingest import ingest_objects
+from indexer.sightings import attribute_to_partner, partner_identity
 from indexer.store.base import Page, StatusRecord
 from indexer.timestamps import now_micros
 
@@ -61,7 +62,13 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     if not envelope["objects"]:
         raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
     svc = services()
-    report = ingest_objects(svc.store, collection, envelope["objects"])
+    objects = envelope["objects"]
+    sightings = svc.settings.collection(svc.settings.sightings_collection)
+    if caller.role == "partner" and sightings is not None and collection.id == sightings.id:
+        # The partner's own identity goes in first (quietly: it is not one of the posted objects).
+        ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
+        objects = attribute_to_partner(objects, caller.name or "")
+    report = ingest_objects(svc.store, collection, objects)
     record = StatusRecord(
         id=str(uuid.uuid4()),
         collection=collection.id,

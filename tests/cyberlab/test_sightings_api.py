@@ -153,3 +153,44 @@ def test_csv_with_odd_line_endings_and_control_characters_gets_a_receipt(server:
     assert [line["line"] for line in receipt["lines"]] == [1, 2, 3, 4]
     assert receipt["lines"][0]["status"] == receipt["lines"][3]["status"] == "accepted"
     assert {line["status"] for line in receipt["lines"][1:3]} == {"rejected"}
+
+
+def test_taxii_posted_sightings_are_attributed_to_the_partner(server: LiveServer) -> None:
+    """A partner's STIX Sighting POSTed with taxii2-client counts as the partner's, whoever it claims."""
+    from taxii2client.v21 import Collection
+
+    city_ip = "1.2.3.88"
+    indicator = {**CITY_INDICATOR, "id": indicator_id(pattern_for("ipv4", city_ip))}
+    indicator["pattern"] = pattern_for("ipv4", city_ip)
+    requests.post(
+        server.collection_url("city-indicators") + "objects/",
+        json={"objects": [indicator]},
+        auth=server.auth("admin"),
+        headers={"Accept": TAXII, "Content-Type": TAXII},
+        timeout=10,
+    ).raise_for_status()
+    claimed = "identity--7d1f1e4c-1111-4c3b-9a77-000000000001"  # someone else's identity
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": "sighting--3e3c2a0e-8f0e-4f0e-9d7a-4a1b2c3d4e5f",
+        "created": "2026-03-05T00:00:00.000Z",
+        "modified": "2026-03-05T00:00:00.000Z",
+        "sighting_of_ref": indicator["id"],
+        "where_sighted_refs": [claimed],
+        "created_by_ref": claimed,
+        "count": 7,
+    }
+    user, key = "partner", server.keys["partner"]
+    collection = Collection(server.collection_url("partner-sightings"), user=user, password=key)
+    status = collection.add_objects({"objects": [sighting]})
+    assert (status.status, status.success_count, status.total_count) == ("complete", 1, 1)
+    again = collection.add_objects({"objects": [sighting]})  # the same report again counts once
+    assert again.success_count == 1
+    stored = collection.get_object(sighting["id"])["objects"][0]
+    assert stored["where_sighted_refs"] == [stored["created_by_ref"]] != [claimed]
+    detail = requests.get(
+        f"{server.url}/api/v1/indicators/{indicator['id']}", auth=server.auth("analyst"), timeout=10
+    ).json()
+    assert detail["sightings"]["count"] == 7
+    assert [o["organization"] for o in detail["sightings"]["by_organization"]] == ["partner"]
