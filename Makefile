@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The demo runs in dev mode: a development signing key, data under ./data.
 DEMO_ENV := CYBERLAB_SERVER__DEV=true
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium screenshots
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
@@ -26,8 +26,16 @@ run: $(BIN)/cyberlab
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
 	$(DEMO_ENV) $(BIN)/cyberlab serve
 
-test: $(BIN)/cyberlab
+test: $(BIN)/cyberlab chromium
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+# Screenshots of the main pages for docs/ and the README, taken by the browser tests.
+screenshots: $(BIN)/cyberlab chromium
+	CYBERLAB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/browser
 
 lint: $(BIN)/cyberlab
 	$(BIN)/ruff check .

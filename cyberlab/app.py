@@ -14,6 +14,7 @@ from cyberlab.api import exports, openapi, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
+from cyberlab.web import admin as web_admin
 from cyberlab.web import views as web_views
 from cyberlab.web.security import add_security_headers
 from indexer.store import open_store
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or load_settings()
     settings.require_safe_for_serving()
     observability.configure_logging(settings.log_level, settings.log_format)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the web blueprint serves /static/
     # Werkzeug answers bodies over this with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.taxii.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(web_views.bp)
+    app.register_blueprint(web_admin.bp)
     app.after_request(add_security_headers)
     observability.install(app)
     ratelimit.install(app, settings)

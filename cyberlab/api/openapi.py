@@ -293,6 +293,14 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/SightingsUpload"}},
+                        "application/stix+json": {
+                            "schema": {
+                                "type": "object",
+                                "description": "A STIX 2.1 bundle of sightings, indicators, observables.",
+                                "required": ["objects"],
+                                "properties": {"objects": {"type": "array", "items": {"type": "object"}}},
+                            }
+                        },
                         "text/csv": {
                             "schema": {"type": "string", "example": "value,type,count\n203.0.113.7,ipv4,3\n"}
                         },

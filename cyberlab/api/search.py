@@ -70,7 +70,7 @@ def search() -> Response:
     caller = require_role("analyst")
     check_known_params(SEARCH_PARAMS)
     query = parse_search(tlp_clearance(caller), [c.id for c in readable_collections(caller, _collections())])
-    fingerprint = _fingerprint()
+    fingerprint = request_fingerprint()
     token = request.args.get("next")
     if token:
         position = services().tokens.open_values(token, fingerprint)
@@ -148,7 +148,7 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
     )
 
 
-def _fingerprint() -> str:
+def request_fingerprint() -> str:
     """Binds a cursor to the filters it was issued for (everything but `next` itself)."""
     items = sorted((k, v) for k, v in request.args.items(multi=True) if k != "next")
     return hashlib.sha256(orjson.dumps(items)).hexdigest()[:16]

@@ -19,6 +19,7 @@ from cyberlab.auth import Caller
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
 from indexer.search.model import SearchQuery
+from indexer.search.values import pattern_values
 from indexer.sightings import MAX_LINES, ReportedLine, build_sightings
 
 bp = Blueprint("sightings", __name__)
@@ -34,6 +35,8 @@ def upload() -> Response:
         lines = lines_from_json(text)
     elif media in ("text/csv", "text/plain"):
         lines = lines_from_csv(text)
+    elif media in ("application/stix+json", "application/taxii+json"):
+        lines = lines_from_stix(text)
     else:
         raise bad_request('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
     return json_response(record_sightings(caller, lines))
@@ -63,6 +66,80 @@ def lines_from_json(text: str) -> list[ReportedLine]:
             )
         )
     return lines
+
+
+def lines_from_stix(text: str) -> list[ReportedLine]:
+    """Lines from a STIX 2.1 bundle (or envelope): each sighting, and each indicator or observable
+    no sighting refers to. A sighting may refer to an indicator in the bundle or one already here."""
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"the file is not valid JSON: {exc}") from None
+    objects = body.get("objects") if isinstance(body, dict) else None
+    if not isinstance(objects, list):
+        raise bad_request('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
+    by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
+    sighted = {
+        o.get("sighting_of_ref") for o in objects if isinstance(o, dict) and o.get("type") == "sighting"
+    }
+    lines = []
+    for n, obj in enumerate(objects, start=1):
+        if not isinstance(obj, dict):
+            lines.append(ReportedLine(n, "", problem="not a STIX object"))
+            continue
+        kind = obj.get("type")
+        if kind in ("identity", "marking-definition", "relationship") or obj.get("id") in sighted:
+            continue  # context, or an indicator its sighting reports
+        if kind == "sighting":
+            ref = str(obj.get("sighting_of_ref", ""))
+            values = _values_of(by_id.get(ref) or _stored(ref))
+            problem = "" if values else f"sighting_of_ref {ref[:100]!r} is no indicator with a value we know"
+            count = obj.get("count", 1)
+            lines.append(
+                ReportedLine(
+                    n,
+                    values[0] if values else "",
+                    count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
+                    first_seen=str(obj.get("first_seen", "")),
+                    last_seen=str(obj.get("last_seen", "")),
+                    problem=problem,
+                )
+            )
+        elif kind in ("indicator", *OBSERVABLES):
+            values = _values_of(obj)
+            lines.append(
+                ReportedLine(n, values[0] if values else "", problem="" if values else "no value in it")
+            )
+        else:
+            lines.append(
+                ReportedLine(
+                    n, "", problem=f"a {str(kind)[:40]!r} is not a sighting, indicator or observable"
+                )
+            )
+    return lines
+
+
+OBSERVABLES = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file")
+
+
+def _values_of(obj: Any) -> list[str]:
+    if not isinstance(obj, dict):
+        return []
+    if obj.get("type") == "indicator":
+        return [v.value for v in pattern_values(str(obj.get("pattern", "")))][:1]
+    if obj.get("type") == "file":
+        hashes = obj.get("hashes")
+        return [str(h) for h in hashes.values()][:1] if isinstance(hashes, dict) else []
+    return [str(obj["value"])] if "value" in obj else []
+
+
+def _stored(object_id: str) -> dict[str, Any] | None:
+    svc = services()
+    everywhere = tuple(c.id for c in svc.settings.collections.values())
+    hits = svc.store.search(SearchQuery(collections=everywhere, ids=(object_id[:200],), limit=1)).hits
+    if not hits or not hits[0].values:
+        return None
+    return {"type": "url", "value": hits[0].values[0]["value"]}  # only its value matters here
 
 
 def lines_from_csv(text: str) -> list[ReportedLine]:

@@ -9,14 +9,16 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from cyberlab.api.search import indicator_detail, render_hit
-from cyberlab.api.sightings import lines_from_csv, record_sightings
+from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
+from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
 from cyberlab.auth import Caller, readable_collections, tlp_clearance, verify_key
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
+from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, key_fingerprint, web_caller
-from indexer.search.model import SearchQuery
-from indexer.timestamps import now_micros
+from indexer.search.model import SORTS, SearchQuery
+from indexer.sightings import MAX_LINES
+from indexer.timestamps import format_timestamp, now_micros
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
@@ -39,6 +41,11 @@ def visible(text: Any, limit: int = 0) -> str:
     if limit and len(shown) > limit:
         return f"{shown[:limit]}… ({len(shown):,} characters)"
     return shown
+
+
+@bp.app_template_filter("stamp_date")
+def _stamp_date(micros: int | None) -> str:
+    return format_timestamp(micros)[:10] if micros else ""
 
 
 @bp.app_template_filter("visible")
@@ -115,15 +122,42 @@ def indicator(object_id: str) -> str:
     if detail is None:
         raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
     detail["advice"] = advice(detail["summary"])
-    return render_template("indicator.html", d=detail, kinds=KIND_NAMES)
+    return render_template("indicator.html", d=detail, kinds=KIND_NAMES, pivots=pivots(detail["summary"]))
+
+
+def pivots(hit: dict[str, Any]) -> list[tuple[str, str]]:
+    """Searches an analyst runs next from this indicator: its network, its domain, its sources."""
+    links = []
+    for value in hit["values"]:
+        if value["kind"] == "ip" and "." in value["value"]:
+            net = ".".join(value["value"].split(".")[:3]) + ".0/24"
+            links.append((f"Everything in {net}", url_for("web.search_page", cidr=net)))
+        elif value["kind"] == "domain":
+            links.append(
+                (f"Everything on {value['value']}", url_for("web.search_page", domain=value["value"]))
+            )
+    for source in hit["sources"][:5]:
+        links.append((f"Everything from {source}", url_for("web.search_page", source=source)))
+    return links
 
 
 @bp.get("/search")
-def search_page() -> str:
+def search_page() -> tuple[str, int]:
     caller = web_caller()
-    text = request.args.get("q", "")[:1000]
-    hits = _hits(caller, text=text, sort="relevance" if text else "-last_seen", limit=50) if text else []
-    return render_template("search.html", q=text, hits=hits, kinds=KIND_NAMES)
+    collections, clearance = _scope(caller)
+    analyst = caller.role in ("analyst", "admin")
+    status = 200
+    try:
+        page = run_search(collections, clearance, with_facets=analyst)
+    except TaxiiError as exc:  # a malformed filter: the form again, saying what was wrong
+        page, status = bad_search(exc), exc.status
+    for hit in page.hits:
+        hit["advice"] = advice(hit)
+    form = {name: request.args.get(name, "") for name in SEARCH_PARAMS}
+    html = render_template(
+        "search.html", page=page, hits=page.hits, form=form, analyst=analyst, kinds=KIND_NAMES, sorts=SORTS
+    )
+    return html, status
 
 
 @bp.get("/subscribe")
@@ -168,20 +202,29 @@ def upload() -> Response | str:
     if caller.role not in ("partner", "analyst", "admin"):
         raise TaxiiError(403, "Forbidden", "uploading sightings is for partner and analyst accounts")
     if request.method == "GET":
-        return render_template("upload.html", error="")
+        return _upload_form("")
     check_csrf()
     file = request.files.get("file")
     text = (
         file.read().decode("utf-8", "replace") if file and file.filename else request.form.get("values", "")
     )
-    lines = lines_from_csv(text)
+    try:
+        stix = text.lstrip().startswith("{")
+        lines = lines_from_stix(text) if stix else lines_from_csv(text)
+    except TaxiiError as exc:
+        return _upload_form(exc.description)
     if not lines:
-        return render_template("upload.html", error="Paste at least one value, or choose a CSV file.")
+        return _upload_form("Paste at least one value, or choose a CSV or STIX file.")
     try:
         receipt = record_sightings(caller, lines)
     except TaxiiError as exc:
-        return render_template("upload.html", error=exc.description)
+        return _upload_form(exc.description)
     return render_template("receipt.html", receipt=receipt)
+
+
+def _upload_form(error: str) -> str:
+    limit = services().settings.taxii.max_content_length
+    return render_template("upload.html", error=error, max_lines=MAX_LINES, max_mb=round(limit / 1e6, 1))
 
 
 def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
@@ -194,3 +195,51 @@ def test_taxii_posted_sightings_are_attributed_to_the_partner(server: LiveServer
     ).json()
     assert detail["sightings"]["count"] == 7
     assert [o["organization"] for o in detail["sightings"]["by_organization"]] == ["partner"]
+
+
+def test_a_stix_bundle_upload_reports_sightings_indicators_and_observables(server: LiveServer) -> None:
+    seen = indicator_id(pattern_for("ipv4", "9.9.8.30"))
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--6f0c0a3e-0000-4000-8000-000000000001",
+        "objects": [
+            {"type": "identity", "id": "identity--6f0c0a3e-0000-4000-8000-000000000002", "name": "Us"},
+            {"type": "indicator", "id": seen, "pattern": pattern_for("ipv4", "9.9.8.30")},
+            {
+                "type": "sighting",
+                "id": "sighting--6f0c0a3e-0000-4000-8000-000000000003",
+                "sighting_of_ref": seen,
+                "count": 5,
+                "first_seen": "2026-03-01T00:00:00Z",
+                "last_seen": "2026-03-02T00:00:00Z",
+            },
+            {
+                "type": "domain-name",
+                "id": "domain-name--6f0c0a3e-0000-4000-8000-000000000004",
+                "value": "bad-bundle.example.org",
+            },
+            {
+                "type": "sighting",
+                "id": "sighting--6f0c0a3e-0000-4000-8000-000000000005",
+                "sighting_of_ref": "indicator--nope",
+            },
+            {"type": "malware", "id": "malware--6f0c0a3e-0000-4000-8000-000000000006", "name": "x"},
+            "not an object",
+        ],
+    }
+    response = requests.post(
+        f"{server.url}/api/v1/sightings",
+        data=orjson.dumps(bundle),
+        headers={"Content-Type": "application/stix+json;version=2.1"},
+        auth=server.auth("partner"),
+        timeout=20,
+    )
+    assert response.status_code == 200, response.text
+    lines = {line["line"]: line for line in response.json()["lines"]}
+    assert lines[3]["status"] == "accepted" and lines[3]["indicator_id"] == seen
+    assert lines[4]["status"] == "accepted" and lines[4]["value"] == "bad-bundle.example.org"
+    assert lines[5]["status"] == "rejected" and "sighting_of_ref" in lines[5]["reason"]
+    assert lines[6]["status"] == lines[7]["status"] == "rejected"
+    assert set(lines) == {3, 4, 5, 6, 7}  # the identity and the sighted indicator are context
+    detail = requests.get(f"{server.url}/api/v1/indicators/{seen}", auth=server.auth("analyst"), timeout=10)
+    assert detail.json()["sightings"]["count"] == 5

@@ -1,0 +1,79 @@
+"""The search page's work: the API's parameters and parsing, facet links, the next-page link.
+
+Everyone gets the same filters as the JSON API (within their TLP clearance and collections);
+analysts and admins also get facets, which are the expensive part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flask import request, url_for
+
+from cyberlab.api.search import SEARCH_PARAMS, parse_search, render_result, request_fingerprint
+from cyberlab.errors import TaxiiError
+from cyberlab.services import services
+from indexer.search.model import SearchSyntaxError
+
+PAGE_SIZE = 50
+# Parameters that narrow a search; sort, limit and next only order or page it.
+FILTERS = tuple(
+    p for p in SEARCH_PARAMS if p not in ("sort", "limit", "next", "facets", "histogram", "syntax")
+)
+
+
+@dataclass
+class SearchPage:
+    asked: bool
+    hits: list[dict[str, Any]]
+    total: int = 0
+    total_is_exact: bool = True
+    facets: dict[str, list[tuple[str, int, str]]] | None = None  # name -> (value, count, link)
+    next_url: str = ""
+    error: str = ""
+
+
+def _args_with(**changes: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {k: request.args.getlist(k) for k in request.args if k in SEARCH_PARAMS}
+    args.pop("next", None)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return args
+
+
+def run_search(collections: tuple[str, ...], clearance: int, with_facets: bool) -> SearchPage:
+    if not any(request.args.get(name) for name in FILTERS):
+        return SearchPage(asked=False, hits=[])
+    query = parse_search(clearance, list(collections))  # malformed parameters: a 400 page
+    query = replace(query, facets=with_facets, histogram=False, limit=min(query.limit, PAGE_SIZE))
+    fingerprint = request_fingerprint()
+    token = request.args.get("next")
+    if token:
+        query = replace(query, after=tuple(services().tokens.open_values(token, fingerprint)))
+    try:
+        result = services().store.search(query)
+    except (SearchSyntaxError, ValueError) as exc:
+        return SearchPage(asked=True, hits=[], error=str(exc))
+    body = render_result(result, fingerprint, histogram=False)
+    page = SearchPage(
+        asked=True, hits=body["results"], total=result.total, total_is_exact=result.total_is_exact
+    )
+    if "next" in body:
+        page.next_url = url_for("web.search_page", **_args_with(), next=body["next"])
+    if result.facets:
+        page.facets = {
+            name: [
+                (str(key), n, url_for("web.search_page", **_args_with(**{name: str(key)})))
+                for key, n in counts.items()
+            ]
+            for name, counts in result.facets.items()
+        }
+    return page
+
+
+def bad_search(exc: TaxiiError) -> SearchPage:
+    return SearchPage(asked=True, hits=[], error=exc.description)
