@@ -6,12 +6,15 @@ the same transaction as the write that changes it, so a search never disagrees w
 - search_values: its observable values: exact key, IP range as hex (CIDR containment is a
   string range), reversed domain (a suffix is a prefix range);
 - search_fts: FTS5 over values, names, descriptions, patterns and labels (external content);
-- search_sightings / search_links: who saw what, and relationships, for counts and pivots.
+- search_sightings / search_links: who saw what, and relationships, for counts and pivots;
+- search_facets: counts by type, TLP, source and label per (collection, TLP rank), kept by
+  triggers, so the facets of an unfiltered search are a sum over a small table, not a scan.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,7 +23,7 @@ from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.search.values import ip_range, reverse_domain
 
-SEARCH_SCHEMA_VERSION = 1
+SEARCH_SCHEMA_VERSION = 2  # 2: search_facets
 TOTAL_CAP = 10_000  # past this, totals say "10,000+" (as Elasticsearch's track_total_hits does)
 HISTOGRAM_DAYS = 365
 DAY = 86_400_000_000
@@ -74,6 +77,34 @@ CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs BEGIN
     INSERT INTO search_fts (search_fts, rowid, value, name, description, pattern, labels)
     VALUES ('delete', old.rowid, old.value, old.name, old.description, old.pattern, old.labels);
 END;
+
+CREATE TABLE IF NOT EXISTS search_facets (
+    collection TEXT NOT NULL, tlp_rank INTEGER NOT NULL,  -- -1: unmarked
+    facet TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (collection, tlp_rank, facet, value)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS search_facets_ai AFTER INSERT ON search_docs BEGIN
+    INSERT INTO search_facets VALUES (new.collection, COALESCE(new.tlp_rank, -1), 'type', new.type, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO search_facets
+        VALUES (new.collection, COALESCE(new.tlp_rank, -1), 'tlp', COALESCE(new.tlp, 'none'), 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO search_facets SELECT new.collection, COALESCE(new.tlp_rank, -1), 'source', j.value, 1
+        FROM json_each(new.sources) j WHERE true ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO search_facets SELECT new.collection, COALESCE(new.tlp_rank, -1), 'label', j.value, 1
+        FROM json_each(new.labels) j WHERE true ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS search_facets_ad AFTER DELETE ON search_docs BEGIN
+    INSERT INTO search_facets VALUES (old.collection, COALESCE(old.tlp_rank, -1), 'type', old.type, -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
+    INSERT INTO search_facets
+        VALUES (old.collection, COALESCE(old.tlp_rank, -1), 'tlp', COALESCE(old.tlp, 'none'), -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
+    INSERT INTO search_facets SELECT old.collection, COALESCE(old.tlp_rank, -1), 'source', j.value, -1
+        FROM json_each(old.sources) j WHERE true ON CONFLICT DO UPDATE SET n = n - 1;
+    INSERT INTO search_facets SELECT old.collection, COALESCE(old.tlp_rank, -1), 'label', j.value, -1
+        FROM json_each(old.labels) j WHERE true ON CONFLICT DO UPDATE SET n = n - 1;
+END;
 """
 
 _SKIPPED_TYPES = ("marking-definition", "relationship")
@@ -83,7 +114,12 @@ _SKIPPED_TYPES = ("marking-definition", "relationship")
 def ensure_search_index(conn: sqlite3.Connection) -> bool:
     """Create the search tables; fill them from the stored objects if they are new. True if filled."""
     conn.executescript(SEARCH_SCHEMA)
-    if conn.execute("SELECT version FROM search_meta").fetchone() is not None:
+    found = conn.execute("SELECT version FROM search_meta").fetchone()
+    if found is not None:
+        if found[0] < 2:  # an index from before search_facets: count what it holds once
+            with conn:
+                _count_facets(conn)
+                conn.execute("UPDATE search_meta SET version = ?", (SEARCH_SCHEMA_VERSION,))
         return False
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -96,6 +132,21 @@ def ensure_search_index(conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     return True
+
+
+def _count_facets(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM search_facets")
+    for facet, source in (
+        ("type", "(SELECT d.type AS value)"),
+        ("tlp", "(SELECT COALESCE(d.tlp, 'none') AS value)"),
+        ("source", "json_each(d.sources)"),
+        ("label", "json_each(d.labels)"),
+    ):
+        conn.execute(
+            "INSERT INTO search_facets (collection, tlp_rank, facet, value, n)"
+            f" SELECT d.collection, COALESCE(d.tlp_rank, -1), '{facet}', v.value, COUNT(*)"
+            f" FROM search_docs d, {source} v GROUP BY 1, 2, 4"
+        )
 
 
 def index_object(conn: sqlite3.Connection, collection: str, obj: dict[str, Any], date_added: int) -> None:
@@ -207,15 +258,24 @@ def fts_query(text: str, advanced: bool) -> str:
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def conditions(query: SearchQuery, match: str) -> tuple[list[str], list[Any], bool]:
-    """SQL conditions on search_docs (alias d), their parameters, and whether any is selective."""
+def conditions(query: SearchQuery, match: str, probe_text: bool = False) -> tuple[list[str], list[Any], bool]:
+    """SQL conditions on search_docs (alias d), their parameters, and whether any is selective.
+
+    probe_text: test the text row by row (for walking an index in order) instead of letting the
+    text's matches drive the query.
+    """
     where = [f"d.collection IN ({_marks(query.collections)})"]
     params: list[Any] = list(query.collections)
     selective = False
     if query.max_tlp < 4:
         where.append("(d.tlp_rank IS NULL OR d.tlp_rank <= ?)")
         params.append(query.max_tlp)
-    if match:
+    if match and probe_text:
+        where.append(
+            "EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND search_fts.rowid = d.rowid)"
+        )
+        params.append(match)
+    elif match:
         where.append("d.rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)")
         params.append(match)
         selective = True
@@ -297,12 +357,21 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         except sqlite3.OperationalError as exc:
             raise SearchSyntaxError(f"the advanced query could not be parsed: {exc}") from None
     where, params, selective = conditions(query, match)
-    rows, positions = _page(conn, query, where, params, selective, match)
+    # Relevance over many matches is what costs (bm25 scores every one of them) and means little
+    # for a word in thousands of indicators: those are walked newest first, stopping at a page.
+    walk = query.sort == "relevance" and bool(match) and _broad(conn, match, query.after)
+    if walk:
+        page_where, page_params, _ = conditions(query, match, probe_text=True)
+        rows, positions = _page(conn, replace(query, sort="-last_seen"), page_where, page_params, False, "")
+    else:
+        rows, positions = _page(conn, query, where, params, selective, match)
     counted = conn.execute(
         f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
         (*params, TOTAL_CAP + 1),
     ).fetchone()[0]
-    facets = _facets(conn, where, params) if query.facets else {}
+    facets = {}
+    if query.facets:
+        facets = _counted_facets(conn, query) if _only_access(query) else _facets(conn, where, params)
     histogram = _histogram(conn, where, params) if query.histogram else []
     hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
     return SearchResult(
@@ -313,6 +382,20 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         facets=facets,
         histogram=histogram,
     )
+
+
+BROAD_MATCHES = 5_000
+
+
+def _broad(conn: sqlite3.Connection, match: str, after: tuple[Any, ...] | None) -> bool:
+    """Whether a text matches more than BROAD_MATCHES documents (a page's position also says)."""
+    if after is not None:
+        return len(after) == 2  # a bm25 position is an offset; a walk's is (last_seen, rowid)
+    found = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT ?)",
+        (match, BROAD_MATCHES + 1),
+    ).fetchone()[0]
+    return bool(found > BROAD_MATCHES)
 
 
 def _page(
@@ -371,6 +454,26 @@ def _hit(row: Any, position: tuple[Any, ...]) -> Hit:
         organizations=row[15],
         position=position,
     )
+
+
+def _only_access(query: SearchQuery) -> bool:
+    """True when nothing narrows the search but who may see what (its facets are kept counts)."""
+    bare = SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
+    return replace(query, sort=bare.sort, limit=bare.limit, after=None, facets=False, histogram=False) == bare
+
+
+def _counted_facets(conn: sqlite3.Connection, query: SearchQuery) -> dict[str, dict[str, int]]:
+    rows = conn.execute(
+        "SELECT facet, value, SUM(n) AS total FROM search_facets"
+        f" WHERE collection IN ({_marks(query.collections)}) AND tlp_rank <= ?"
+        " GROUP BY facet, value HAVING total > 0 ORDER BY facet, total DESC, value",
+        (*query.collections, query.max_tlp),
+    )
+    facets: dict[str, dict[str, int]] = {name: {} for name in ("type", "tlp", "source", "label")}
+    for facet, value, total in rows:
+        if len(facets[facet]) < 50:
+            facets[facet][str(value)] = int(total)
+    return facets
 
 
 def _facets(conn: sqlite3.Connection, where: list[str], params: list[Any]) -> dict[str, dict[str, int]]:

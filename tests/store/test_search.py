@@ -11,6 +11,7 @@ import pytest
 
 from indexer.search.model import SearchQuery, SearchSyntaxError
 from indexer.store.base import NewObject, Store
+from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import parse_timestamp
 
 COLL, OTHER = "city", "private"
@@ -272,6 +273,24 @@ def test_facets_and_histogram(filled: Store) -> None:
     assert result.total == 14 and result.total_is_exact
 
 
+def test_kept_facet_counts_follow_new_versions_deletes_and_clearance(filled: Store) -> None:
+    """Unfiltered facets come from counts kept on write; they must equal a scan of the documents."""
+    relabelled = {**IP, "modified": "2026-05-01T00:00:00.000Z", "labels": ["scanner", "brute-force"]}
+    filled.add_objects(COLL, [new(relabelled)])
+    filled.delete_object(COLL, DOMAIN["id"])
+    for max_tlp in (4, 1):
+        for collections in ((COLL,), (COLL, OTHER)):
+            kept = filled.search(SearchQuery(collections=collections, max_tlp=max_tlp, facets=True, limit=1))
+            # first_seen_after=0 matches everything but makes the search "filtered": a scan.
+            scanned = filled.search(
+                SearchQuery(
+                    collections=collections, max_tlp=max_tlp, facets=True, limit=1, first_seen_after=0
+                )
+            )
+            assert kept.facets == scanned.facets, (max_tlp, collections)
+    assert kept.facets["label"]["scanner"] == 1
+
+
 def test_sightings_and_relations_for_the_pivot(filled: Store) -> None:
     relationship = {
         "type": "relationship",
@@ -296,3 +315,36 @@ def test_sightings_and_relations_for_the_pivot(filled: Store) -> None:
     )
     (back,) = filled.related(ORG_A, (COLL,))
     assert back.direction == "incoming" and back.other_id == IP["id"]
+
+
+def test_a_word_in_many_documents_is_walked_newest_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded store: past BROAD_MATCHES matches, relevance gives way to recency (bm25 would score
+    every match); paging still visits every match once, and the total stays exact."""
+    if not isinstance(store, EmbeddedStore):
+        pytest.skip("the broad-word walk is the embedded store's; Elasticsearch ranks with its own index")
+    from indexer.store import embedded_search
+
+    monkeypatch.setattr(embedded_search, "BROAD_MATCHES", 3)
+    objects = [
+        indicator(
+            200 + i,
+            f"[domain-name:value = 'host{i}.broadword.example']",
+            f"2026-04-{1 + i:02d}T00:00:00.000Z",
+        )
+        for i in range(12)
+    ]
+    store.add_objects(COLL, [new(o) for o in objects])
+    query = SearchQuery(collections=(COLL,), text="broadword", sort="relevance", limit=5)
+    seen: list[str] = []
+    while True:
+        result = store.search(query)
+        assert result.total == 12 and result.total_is_exact
+        seen.extend(h.id for h in result.hits)
+        if not result.more:
+            break
+        query = replace(query, after=result.hits[-1].position)
+    assert seen == [o["id"] for o in reversed(objects)]  # newest first, each once
+    narrow = store.search(SearchQuery(collections=(COLL,), text="host3.broadword.example", sort="relevance"))
+    assert [h.id for h in narrow.hits][:1] == [objects[3]["id"]]  # few matches: ranked by bm25
