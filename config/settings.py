@@ -62,6 +62,8 @@ class ServerSettings:
     public_url: str
     # Session cookies only over HTTPS (turn off only for plain-HTTP local testing).
     secure_cookies: bool = True
+    # A web login lasts this long; then the next page asks to log in again.
+    session_hours: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,16 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if hint is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        if not 0 < number < 1e6:
+            raise ConfigError(f"{key} must be a positive number, got {value!r}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string")

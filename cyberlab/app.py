@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.server.secure_cookies and not settings.server.dev,
         SESSION_COOKIE_NAME="cyberlab_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.server.session_hours),
     )
     register_error_handlers(app)
     for module in (

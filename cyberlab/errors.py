@@ -83,16 +83,15 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         if status < 400:  # routing redirects (a missing trailing slash -> 308) pass through as they are
             return exc
-        page = _page(exc)
-        if page is not None:
-            return page
-        description = exc.description or ""
         if status == 413:
-            description = (
+            exc.description = (
                 f"the request body is larger than this server's max_content_length "
                 f"({app.config.get('MAX_CONTENT_LENGTH')} bytes)"
             )
-        response = error_response(status, exc.name, description)
+        page = _page(exc)
+        if page is not None:
+            return page
+        response = error_response(status, exc.name, exc.description or "")
         if status == 405 and exc.response is None:
             valid = getattr(exc, "valid_methods", None)
             if valid:

@@ -6,12 +6,14 @@ These talk HTTP with requests (no JavaScript is needed to read or use the pages)
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import TAXII, LiveServer
+from tests.conftest import TAXII, LiveServer, make_settings, prepare_store, start_server
 
 RTL = "\u202e"
 HOSTILE = {
@@ -135,3 +137,42 @@ def test_subscribers_may_not_upload_and_anonymous_users_are_sent_to_login(web: L
     assert requests.get(f"{web.url}/sightings/upload", allow_redirects=False, timeout=10).status_code == 302
     subscriber = login(web, "subscriber")
     assert subscriber.get(f"{web.url}/sightings/upload", timeout=10).status_code == 403
+
+
+def test_an_oversized_upload_is_a_clear_413_page(web: LiveServer) -> None:
+    partner = login(web, "partner")
+    token = csrf(partner, f"{web.url}/sightings/upload")
+    limit = make_settings(web.data_dir).taxii.max_content_length
+    response = partner.post(
+        f"{web.url}/sightings/upload",
+        data={"csrf_token": token},
+        files={"file": ("huge.csv", b"9.9.8.1\n" * (limit // 8 + 1), "text/csv")},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert f"max_content_length ({limit} bytes)" in response.text
+
+
+def test_an_expired_session_asks_to_log_in_again_and_accepts_nothing(tmp_path: Path) -> None:
+    server = start_server(tmp_path, prepare_store(tmp_path), CYBERLAB_SERVER__SESSION_HOURS="0.0005")  # 1.8 s
+    try:
+        partner = login(server, "partner")
+        token = csrf(partner, f"{server.url}/sightings/upload")
+        time.sleep(2.5)
+        late = partner.post(
+            f"{server.url}/sightings/upload",
+            data={"csrf_token": token, "values": "9.9.8.77"},
+            allow_redirects=False,
+            timeout=20,
+        )
+        assert late.status_code == 302 and late.headers["Location"].endswith("/login")
+        detail = requests.get(
+            f"{server.url}/api/v1/search",
+            params={"value": "9.9.8.77"},
+            auth=server.auth("analyst"),
+            timeout=10,
+        ).json()
+        assert detail["total"] == 0  # nothing was accepted
+    finally:
+        server.stop()
