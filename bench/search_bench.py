@@ -137,6 +137,9 @@ def cases(size: int) -> dict[str, list[SearchQuery]]:
         "CIDR /8": [q(cidr=ip_for(i).split(".")[0] + ".0.0.0/8") for i in picks[:20]],
         "free text, rare word": [q(text=w) for w in rare] or [q(text="portal")],
         "free text, 20% of docs": [q(text=w) for w in ("log4j", "brute", "phishing", "malware", "mssql") * 4],
+        "free text, 20%, by relevance": [
+            q(text=w, sort="relevance") for w in ("log4j", "brute", "phishing", "malware", "mssql") * 4
+        ],
         "facets, everything": [q(facets=True, limit=1)] * 5,
         "facets, 20% (text)": [q(text="brute", facets=True, limit=1)] * 5,
     }

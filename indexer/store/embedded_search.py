@@ -136,16 +136,16 @@ def ensure_search_index(conn: sqlite3.Connection) -> bool:
 
 def _count_facets(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM search_facets")
-    for facet, source in (
-        ("type", "(SELECT d.type AS value)"),
-        ("tlp", "(SELECT COALESCE(d.tlp, 'none') AS value)"),
-        ("source", "json_each(d.sources)"),
-        ("label", "json_each(d.labels)"),
+    for facet, value, source in (
+        ("type", "d.type", "search_docs d"),
+        ("tlp", "COALESCE(d.tlp, 'none')", "search_docs d"),
+        ("source", "j.value", "search_docs d, json_each(d.sources) j"),
+        ("label", "j.value", "search_docs d, json_each(d.labels) j"),
     ):
         conn.execute(
             "INSERT INTO search_facets (collection, tlp_rank, facet, value, n)"
-            f" SELECT d.collection, COALESCE(d.tlp_rank, -1), '{facet}', v.value, COUNT(*)"
-            f" FROM search_docs d, {source} v GROUP BY 1, 2, 4"
+            f" SELECT d.collection, COALESCE(d.tlp_rank, -1), '{facet}', {value}, COUNT(*)"
+            f" FROM {source} GROUP BY 1, 2, 4"
         )
 
 
@@ -330,10 +330,12 @@ def conditions(query: SearchQuery, match: str, probe_text: bool = False) -> tupl
     if query.revoked is not None:
         where.append("d.revoked = ?")
         params.append(int(query.revoked))
-    if selective:
-        # Let the few matching rowids drive the query: without statistics SQLite would rather
-        # scan the collection index and test each row ("+" makes that index unusable).
-        where[0] = "+" + where[0]
+    # Never let the collection index drive: without statistics SQLite would rather scan it and
+    # test (or sort) every row of a collection, when the few matching rowids of a selective
+    # filter, or the sort column's index walked in order, find a page at once ("+" makes the
+    # index unusable). A caller reads a few large collections, so walking the sort index and
+    # testing the collection finds a page quickly.
+    where[0] = "+" + where[0]
     return where, params, selective
 
 
@@ -357,12 +359,13 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         except sqlite3.OperationalError as exc:
             raise SearchSyntaxError(f"the advanced query could not be parsed: {exc}") from None
     where, params, selective = conditions(query, match)
-    # Relevance over many matches is what costs (bm25 scores every one of them) and means little
-    # for a word in thousands of indicators: those are walked newest first, stopping at a page.
-    walk = query.sort == "relevance" and bool(match) and _broad(conn, match, query.after)
-    if walk:
-        page_where, page_params, _ = conditions(query, match, probe_text=True)
-        rows, positions = _page(conn, replace(query, sort="-last_seen"), page_where, page_params, False, "")
+    # A word in many documents: collecting and ordering every match is what costs (bm25 scores
+    # each one). Such texts are tested row by row along the sort index instead, stopping at a
+    # page; relevance, which means little for a word in thousands of indicators, is then recency.
+    if _walks(conn, query, match):
+        page_where, page_params, still_selective = conditions(query, match, probe_text=True)
+        page_query = replace(query, sort="-last_seen") if query.sort == "relevance" else query
+        rows, positions = _page(conn, page_query, page_where, page_params, still_selective, "")
     else:
         rows, positions = _page(conn, query, where, params, selective, match)
     counted = conn.execute(
@@ -387,10 +390,13 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
 BROAD_MATCHES = 5_000
 
 
-def _broad(conn: sqlite3.Connection, match: str, after: tuple[Any, ...] | None) -> bool:
-    """Whether a text matches more than BROAD_MATCHES documents (a page's position also says)."""
-    if after is not None:
-        return len(after) == 2  # a bm25 position is an offset; a walk's is (last_seen, rowid)
+def _walks(conn: sqlite3.Connection, query: SearchQuery, match: str) -> bool:
+    """Whether the text matches so many documents (over BROAD_MATCHES) that it is cheaper to walk
+    the sort index and test the text row by row than to collect and sort every match."""
+    if not match:
+        return False
+    if query.sort == "relevance" and query.after is not None:
+        return len(query.after) == 2  # a bm25 position is an offset; a walk's is (last_seen, rowid)
     found = conn.execute(
         "SELECT COUNT(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ? LIMIT ?)",
         (match, BROAD_MATCHES + 1),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from contextlib import closing
 from dataclasses import replace
 from typing import Any
 
@@ -348,3 +350,14 @@ def test_a_word_in_many_documents_is_walked_newest_first(
     assert seen == [o["id"] for o in reversed(objects)]  # newest first, each once
     narrow = store.search(SearchQuery(collections=(COLL,), text="host3.broadword.example", sort="relevance"))
     assert [h.id for h in narrow.hits][:1] == [objects[3]["id"]]  # few matches: ranked by bm25
+
+
+def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store) -> None:
+    if not isinstance(filled, EmbeddedStore):
+        pytest.skip("the embedded store's own index upgrade")
+    want = filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets
+    with closing(sqlite3.connect(filled.path)) as conn, conn:
+        conn.execute("DELETE FROM search_facets")
+        conn.execute("UPDATE search_meta SET version = 1")  # as a store indexed before version 2
+    EmbeddedStore(filled.path.parent).initialize()
+    assert filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets == want
