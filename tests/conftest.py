@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -68,6 +69,19 @@ class LiveServer:
 
     def auth(self, role: str) -> tuple[str, str]:
         return (role, self.keys[role])
+
+    def post_objects(self, alias: str, objects: list[dict[str, Any]], role: str = "admin") -> dict[str, Any]:
+        """POST objects to a collection over TAXII; every one must be stored. Returns the status."""
+        response = requests.post(
+            self.collection_url(alias) + "objects/",
+            json={"objects": objects},
+            auth=self.auth(role),
+            headers={"Accept": TAXII, "Content-Type": TAXII},
+            timeout=30,
+        )
+        status: dict[str, Any] = response.json()
+        assert status.get("success_count") == len(objects), response.text
+        return status
 
     def client_auth(self, role: str | None) -> dict[str, str | None]:
         """Keyword arguments for taxii2-client (its positional order is url, conn, user, password)."""

@@ -53,15 +53,7 @@ def indicator(ip: str, **extra: Any) -> dict[str, Any]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("browser")
     server = start_server(data_dir, prepare_store(data_dir), workers=2)
-    objects = [HOSTILE, *(indicator(ip) for ip in CITY_IPS)]
-    response = requests.post(
-        server.collection_url("public-blocklist") + "objects/",
-        json={"objects": objects},
-        auth=server.auth("admin"),
-        headers={"Accept": TAXII, "Content-Type": TAXII},
-        timeout=20,
-    )
-    assert response.json()["success_count"] == len(objects), response.text
+    server.post_objects("public-blocklist", [HOSTILE, *(indicator(ip) for ip in CITY_IPS)])
     yield server
     server.stop()
 

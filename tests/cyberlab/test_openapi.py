@@ -40,16 +40,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     keys = prepare_store(data_dir)
     server = start_server(data_dir, keys, workers=2, CYBERLAB_RATE_LIMIT__ENABLED="false")
     # Something to find, sight and export: one city indicator, one partner sighting of it.
-    requests.post(
-        server.collection_url("public-blocklist") + "objects/",
-        json={"objects": [CITY_INDICATOR]},
-        headers={
-            "Content-Type": "application/taxii+json;version=2.1",
-            "Accept": "application/taxii+json;version=2.1",
-        },
-        auth=server.auth("admin"),
-        timeout=20,
-    ).raise_for_status()
+    server.post_objects("public-blocklist", [CITY_INDICATOR])
     yield server
     server.stop()
 

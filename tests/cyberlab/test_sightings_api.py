@@ -163,13 +163,7 @@ def test_taxii_posted_sightings_are_attributed_to_the_partner(server: LiveServer
     city_ip = "1.2.3.88"
     indicator = {**CITY_INDICATOR, "id": indicator_id(pattern_for("ipv4", city_ip))}
     indicator["pattern"] = pattern_for("ipv4", city_ip)
-    requests.post(
-        server.collection_url("city-indicators") + "objects/",
-        json={"objects": [indicator]},
-        auth=server.auth("admin"),
-        headers={"Accept": TAXII, "Content-Type": TAXII},
-        timeout=10,
-    ).raise_for_status()
+    server.post_objects("city-indicators", [indicator])
     claimed = "identity--7d1f1e4c-1111-4c3b-9a77-000000000001"  # someone else's identity
     sighting = {
         "type": "sighting",
