@@ -92,7 +92,7 @@ def lines_from_stix(text: str) -> list[ReportedLine]:
             continue  # context, or an indicator its sighting reports
         if kind == "sighting":
             ref = str(obj.get("sighting_of_ref", ""))
-            values = _values_of(by_id.get(ref) or _stored(ref))
+            values = _values_of(by_id[ref]) if ref in by_id else _stored_values(ref)
             problem = "" if values else f"sighting_of_ref {ref[:100]!r} is no indicator with a value we know"
             count = obj.get("count", 1)
             lines.append(
@@ -133,13 +133,12 @@ def _values_of(obj: Any) -> list[str]:
     return [str(obj["value"])] if "value" in obj else []
 
 
-def _stored(object_id: str) -> dict[str, Any] | None:
+def _stored_values(object_id: str) -> list[str]:
+    """The values of an indicator already stored anywhere (a sighting may refer to the city's)."""
     svc = services()
     everywhere = tuple(c.id for c in svc.settings.collections.values())
     hits = svc.store.search(SearchQuery(collections=everywhere, ids=(object_id[:200],), limit=1)).hits
-    if not hits or not hits[0].values:
-        return None
-    return {"type": "url", "value": hits[0].values[0]["value"]}  # only its value matters here
+    return [hits[0].values[0]["value"]] if hits and hits[0].values else []
 
 
 def lines_from_csv(text: str) -> list[ReportedLine]:

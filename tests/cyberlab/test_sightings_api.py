@@ -8,7 +8,7 @@ import orjson
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
-from tests.conftest import TAXII, LiveServer
+from tests.conftest import LiveServer
 
 CITY_IP = "1.2.3.77"
 CITY_INDICATOR = {
@@ -24,27 +24,22 @@ CITY_INDICATOR = {
 
 
 def upload(
-    server: LiveServer, body: Any, role: str | None = "partner", csv: bool = False
+    server: LiveServer, body: Any, role: str | None = "partner", csv: bool = False, media_type: str = ""
 ) -> requests.Response:
+    """POST to the sightings API: JSON by default, `body` as CSV text, or raw text of `media_type`."""
+    raw = csv or media_type
     return requests.post(
         f"{server.url}/api/v1/sightings",
-        data=body if csv else None,
-        json=None if csv else body,
-        headers={"Content-Type": "text/csv"} if csv else {},
+        data=body if raw else None,
+        json=None if raw else body,
+        headers={"Content-Type": media_type or "text/csv"} if raw else {},
         auth=server.auth(role) if role else None,
         timeout=20,
     )
 
 
 def test_a_sighting_lands_on_the_citys_indicator_and_counts_anonymously(server: LiveServer) -> None:
-    posted = requests.post(
-        server.collection_url("city-indicators") + "objects/",
-        json={"objects": [CITY_INDICATOR]},
-        auth=server.auth("admin"),
-        headers={"Accept": TAXII, "Content-Type": TAXII},
-        timeout=10,
-    )
-    assert posted.json()["success_count"] == 1
+    server.post_objects("city-indicators", [CITY_INDICATOR])
     receipt = upload(
         server, {"sightings": [{"value": CITY_IP, "count": 4, "first_seen": "2026-03-01T10:00:00Z"}]}
     )
@@ -126,22 +121,9 @@ def test_who_may_upload_and_what_is_a_bad_request(server: LiveServer) -> None:
     for body, says in (({"values": []}, '"sightings" list'), ({"sightings": []}, "no sightings")):
         response = upload(server, body)
         assert response.status_code == 400 and says in response.json()["description"]
-    broken = requests.post(
-        f"{server.url}/api/v1/sightings",
-        data="{not json",
-        headers={"Content-Type": "application/json"},
-        auth=server.auth("partner"),
-        timeout=10,
-    )
+    broken = upload(server, "{not json", media_type="application/json")
     assert broken.status_code == 400 and "not valid JSON" in broken.json()["description"]
-    xml = requests.post(
-        f"{server.url}/api/v1/sightings",
-        data="<x/>",
-        headers={"Content-Type": "application/xml"},
-        auth=server.auth("partner"),
-        timeout=10,
-    )
-    assert xml.status_code == 400
+    assert upload(server, "<x/>", media_type="application/xml").status_code == 400
     huge = upload(server, "203.0.113.9\n" * 300_000, csv=True)
     assert huge.status_code == 413
 
@@ -221,13 +203,7 @@ def test_a_stix_bundle_upload_reports_sightings_indicators_and_observables(serve
             "not an object",
         ],
     }
-    response = requests.post(
-        f"{server.url}/api/v1/sightings",
-        data=orjson.dumps(bundle),
-        headers={"Content-Type": "application/stix+json;version=2.1"},
-        auth=server.auth("partner"),
-        timeout=20,
-    )
+    response = upload(server, orjson.dumps(bundle), media_type="application/stix+json;version=2.1")
     assert response.status_code == 200, response.text
     lines = {line["line"]: line for line in response.json()["lines"]}
     assert lines[3]["status"] == "accepted" and lines[3]["indicator_id"] == seen

@@ -55,16 +55,8 @@ def key(obj: dict[str, Any]) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def filters(server: LiveServer) -> LiveServer:
-    url = server.collection_url("filters") + "objects/"
     for obj in POSTED:  # one POST each: distinct, known date_added order
-        response = requests.post(
-            url,
-            json={"objects": [obj]},
-            auth=server.auth("admin"),
-            headers={"Accept": TAXII, "Content-Type": TAXII},
-            timeout=10,
-        )
-        assert response.json()["success_count"] == 1, response.text
+        server.post_objects("filters", [obj])
     return server
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TAXII, LiveServer, make_settings, prepare_store, start_server
+from tests.conftest import LiveServer, make_settings, prepare_store, start_server
 
 RTL = "\u202e"
 HOSTILE = {
@@ -33,14 +33,7 @@ HOSTILE = {
 
 @pytest.fixture(scope="module")
 def web(server: LiveServer) -> LiveServer:
-    response = requests.post(
-        server.collection_url("public-blocklist") + "objects/",
-        json={"objects": [HOSTILE]},
-        auth=server.auth("admin"),
-        headers={"Accept": TAXII, "Content-Type": TAXII},
-        timeout=10,
-    )
-    assert response.json()["success_count"] == 1, response.text
+    server.post_objects("public-blocklist", [HOSTILE])
     return server
 
 
