@@ -31,3 +31,41 @@ def object_tlp(marking_refs: Iterable[str]) -> str | None:
     """The most restrictive TLP level among an object's markings, or None if it has none."""
     levels = [TLP_MARKING_IDS[ref] for ref in marking_refs if ref in TLP_MARKING_IDS]
     return max(levels, key=tlp_rank) if levels else None
+
+
+def _marking_level(ref: object) -> str:
+    """The TLP level of one marking reference; anything we cannot vouch for counts as the strictest."""
+    if not isinstance(ref, str):
+        return "red"
+    return TLP_MARKING_IDS.get(ref.lower(), "red")
+
+
+def effective_tlp(obj: object) -> str | None:
+    """The strictest TLP level among every marking an object carries, or None if it has none.
+
+    Object markings and granular markings both count (a granular TLP:RED on one property makes
+    the object as secret as its most secret part); ids are compared lower-case; a
+    marking-definition id that is not a TLP marking, or a malformed marking, counts as TLP:RED:
+    we cannot tell who may see it, so only those who may see everything do.
+    """
+    if not isinstance(obj, dict):
+        return None
+    refs: list[object] = []
+    object_refs = obj.get("object_marking_refs")
+    if object_refs is not None:
+        refs.extend(object_refs if isinstance(object_refs, list) else [None])
+    granular = obj.get("granular_markings")
+    if granular is not None:
+        for marking in granular if isinstance(granular, list) else [None]:
+            if isinstance(marking, dict) and "marking_ref" not in marking and "lang" in marking:
+                continue  # a language marking, not a handling one
+            refs.append(marking.get("marking_ref") if isinstance(marking, dict) else None)
+    if not refs:
+        return None
+    return max((_marking_level(ref) for ref in refs), key=tlp_rank)
+
+
+def effective_tlp_rank(obj: object) -> int | None:
+    """tlp_rank(effective_tlp(obj)), None for an unmarked object."""
+    level = effective_tlp(obj)
+    return None if level is None else tlp_rank(level)

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+from indexer.tlp import TLP_ORDER as TLP_LEVELS
+from indexer.tlp import effective_tlp_rank
 
 VersionSelector = str  # "first", "last", "all" or an RFC 3339 timestamp already parsed to micros
-AddOutcome = Literal["added", "duplicate", "conflict"]
+# not_owner: the id is already stored in the collection by another account (see Store.add_objects).
+AddOutcome = Literal["added", "duplicate", "conflict", "not_owner"]
+SERVER = ""  # the owner of what connectors and admins store: the platform itself
 
 
 @dataclass(frozen=True, order=True)
@@ -33,6 +39,12 @@ class ObjectQuery:
 
     versions: any of "first", "last", "all", or integer micros of a specific version (OR-ed).
     spec_versions: empty means the latest spec version of each object.
+
+    The caller's scope (cyberlab.auth.read_scope) travels in the query, so every reader (TAXII,
+    exports, the pivot) gets the same answer to "may this caller see this version":
+    max_tlp_rank: only versions whose own TLP rank (indexer.tlp.effective_tlp_rank, stored at
+    write time) is at most this, or that are unmarked; None = no TLP limit.
+    owner: only objects first stored by this account; None = anyone's.
     """
 
     collection: str
@@ -43,6 +55,8 @@ class ObjectQuery:
     added_after: int | None = None
     after: Keyset | None = None
     limit: int = 100
+    max_tlp_rank: int | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,14 @@ class NewObject:
     version_text: str
     spec_version: str
     body: bytes
+
+
+def version_tlp_rank(obj: NewObject) -> int | None:
+    """The TLP rank a backend stores with a version: from the body itself, whoever wrote it."""
+    try:
+        return effective_tlp_rank(orjson.loads(obj.body))
+    except orjson.JSONDecodeError:
+        return len(TLP_LEVELS) - 1  # a body we cannot read is treated as the strictest
 
 
 @dataclass(frozen=True)
@@ -139,11 +161,22 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # -- objects ----------------------------------------------------------------------------
-    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]: ...
+    def add_objects(
+        self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
+    ) -> list[AddOutcome]:
+        """Store new versions. The account that first stores an id in a collection owns it there
+        (SERVER for connectors and admins). A write by another account than the owner (owner !=
+        SERVER) is refused as "not_owner", atomically with the write; SERVER writes anything.
+        Each version's TLP rank is taken from its body (indexer.tlp.effective_tlp_rank)."""
+        ...
 
     def query(self, query: ObjectQuery) -> Page: ...
 
     def object_exists(self, collection: str, object_id: str) -> bool: ...
+
+    def object_owner(self, collection: str, object_id: str) -> str | None:
+        """Who owns an id in a collection (SERVER for the platform), None if it is not there."""
+        ...
 
     def delete_object(
         self,
@@ -165,9 +198,19 @@ class Store(Protocol):
         an advanced query the engine cannot parse, ValueError for a malformed filter value."""
         ...
 
-    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]: ...
+    def sightings_of(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[SightingSummary]:
+        """The sightings of an object; observer names come from identities in the sighting's own
+        collection. max_tlp_rank as in ObjectQuery, applied to each sighting's latest version."""
+        ...
 
-    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]: ...
+    def related(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[Related]:
+        """Relationships to and from an object. max_tlp_rank as in ObjectQuery, applied to the
+        relationship and to the other end's name (a hidden end is listed by id and type only)."""
+        ...
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None: ...

@@ -31,6 +31,7 @@ from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.store import elastic_queries as q
 from indexer.store.base import (
+    SERVER,
     Account,
     AddOutcome,
     DeadLetter,
@@ -39,9 +40,11 @@ from indexer.store.base import (
     Page,
     StatusRecord,
     StoredObject,
+    version_tlp_rank,
 )
 from indexer.store.embedded import MEDIA_TYPE_STIX21
 from indexer.timestamps import now_micros, parse_timestamp
+from indexer.tlp import effective_tlp_rank
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,6 +94,8 @@ class ElasticStore:
                 es.indices.put_template(name=name, body=template)
             for index in self.names.values():
                 es.indices.create(index=index, ignore=400)  # 400: it exists already
+            # An objects index from before per-version TLP and owners gains the fields (strict mapping).
+            es.indices.put_mapping(index=self.names["objects"], body={"properties": q.OBJECT_SCOPE_FIELDS})
 
         self._call("creating templates and indices", prepare)
         log.info("store.initialized elasticsearch=%s prefix=%s", self.where, self.settings.index_prefix)
@@ -175,16 +180,22 @@ class ElasticStore:
                 f"first: {first.get('_id')}: {first.get('error')}"
             )
 
-    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]:
+    def add_objects(
+        self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
+    ) -> list[AddOutcome]:
         if not objects:
             return []
-        with self._lease():
-            stored = self._existing(collection, list({o.id for o in objects}))
+        with self._lease():  # the lease makes the owner check and the write one step
+            stored, owners = self._existing(collection, list({o.id for o in objects}))
             first_stamp = self._reserve(len(objects))
             outcomes: list[AddOutcome] = []
             actions: list[dict[str, Any]] = []
             latest: dict[str, tuple[dict[str, Any], int]] = {}
             for n, obj in enumerate(objects):
+                held = owners.setdefault(obj.id, owner)  # a new id becomes the writer's
+                if owner != SERVER and held != owner:
+                    outcomes.append("not_owner")
+                    continue
                 versions = stored.setdefault(obj.id, {})
                 if obj.version in versions:
                     outcomes.append("duplicate" if versions[obj.version] == obj.body else "conflict")
@@ -196,7 +207,9 @@ class ElasticStore:
                         actions.append(self._flag(collection, obj.id, old, flag))
                 date_added = first_stamp + n
                 versions[obj.version] = obj.body
-                actions.append(self._object_action(collection, obj, date_added, is_first, is_last))
+                action = self._object_action(collection, obj, date_added, is_first, is_last)
+                action["_source"].update(tlp_rank=version_tlp_rank(obj), owner=held)
+                actions.append(action)
                 if is_last:
                     latest[obj.id] = (orjson.loads(obj.body), date_added)
                 outcomes.append("added")
@@ -213,8 +226,11 @@ class ElasticStore:
             )
         return outcomes
 
-    def _existing(self, collection: str, ids: list[str]) -> dict[str, dict[int, bytes]]:
+    def _existing(
+        self, collection: str, ids: list[str]
+    ) -> tuple[dict[str, dict[int, bytes]], dict[str, str]]:
         found: dict[str, dict[int, bytes]] = {}
+        owners: dict[str, str] = {}
         body = q.existing_versions(collection, ids)
         result = self._call(
             "reading stored versions", lambda es: es.search(index=self.names["objects"], body=body)
@@ -222,7 +238,8 @@ class ElasticStore:
         for hit in result["hits"]["hits"]:
             src = hit["_source"]
             found.setdefault(src["id"], {})[src["version"]] = src["body"].encode()
-        return found
+            owners[src["id"]] = src.get("owner", SERVER)  # documents from before owners: the platform's
+        return found, owners
 
     def _flag(self, collection: str, object_id: str, version: int, flag: str) -> dict[str, Any]:
         return {
@@ -329,6 +346,19 @@ class ElasticStore:
         return bool(
             self._call("a count", lambda es: es.count(index=self.names["objects"], body=body))["count"]
         )
+
+    def object_owner(self, collection: str, object_id: str) -> str | None:
+        body = {
+            "size": 1,
+            "_source": ["owner"],
+            "query": {
+                "bool": {"filter": [{"term": {"collection": collection}}, {"term": {"id": object_id}}]}
+            },
+        }
+        hits = self._call("an owner", lambda es: es.search(index=self.names["objects"], body=body))["hits"][
+            "hits"
+        ]
+        return str(hits[0]["_source"].get("owner", SERVER)) if hits else None
 
     def count(self, collection: str) -> int:
         body = {"query": {"term": {"collection": collection}}}
@@ -441,7 +471,9 @@ class ElasticStore:
             for b in result["aggregations"]["days"]["buckets"]
         ]
 
-    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
+    def sightings_of(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[SightingSummary]:
         body = {
             "size": 10_000,
             "query": {
@@ -450,6 +482,7 @@ class ElasticStore:
                         {"term": {"type": "sighting"}},
                         {"term": {"sighting_of_ref": object_id}},
                         {"terms": {"collection": list(collections)}},
+                        *([] if max_tlp_rank is None else [q.tlp_at_most(max_tlp_rank)]),
                     ]
                 }
             },
@@ -483,7 +516,9 @@ class ElasticStore:
         ]
         return {h["_source"]["id"]: h["_source"].get("name") for h in hits if h["_source"].get("name")}
 
-    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]:
+    def related(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[Related]:
         body = {
             "size": 1000,
             "query": {
@@ -491,6 +526,7 @@ class ElasticStore:
                     "filter": [
                         {"term": {"type": "relationship"}},
                         {"terms": {"collection": list(collections)}},
+                        *([] if max_tlp_rank is None else [q.tlp_at_most(max_tlp_rank)]),
                     ],
                     "should": [{"term": {"source_ref": object_id}}, {"term": {"target_ref": object_id}}],
                     "minimum_should_match": 1,
@@ -656,7 +692,9 @@ def search_source(collection: str, body: dict[str, Any], date_added: int) -> dic
     }
     ends = relationship_ends(body)
     if ends is not None:
-        source.update(source_ref=ends[0], relationship_type=ends[1], target_ref=ends[2])
+        # The pivot's related() filters relationships by their own TLP too.
+        rank = effective_tlp_rank(body)
+        source.update(source_ref=ends[0], relationship_type=ends[1], target_ref=ends[2], tlp_rank=rank)
         return source
     doc = search_doc(collection, body, date_added)
     ranges = [

@@ -26,6 +26,32 @@ _TEXT_AND_KEYWORD = {"type": "text", "fields": {"raw": {"type": "keyword", "igno
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
 
+# Added after the first release: initialize() puts them into an existing objects index too.
+OBJECT_SCOPE_FIELDS: dict[str, Any] = {"tlp_rank": {"type": "byte"}, "owner": _KEYWORD}
+
+
+def scope_filters(query: ObjectQuery) -> list[dict[str, Any]]:
+    """The caller's scope (ObjectQuery.max_tlp_rank, owner): a document without tlp_rank is unmarked."""
+    filters: list[dict[str, Any]] = []
+    if query.max_tlp_rank is not None:
+        filters.append(tlp_at_most(query.max_tlp_rank))
+    if query.owner is not None:
+        filters.append({"term": {"owner": query.owner}})
+    return filters
+
+
+def tlp_at_most(rank: int) -> dict[str, Any]:
+    return {
+        "bool": {
+            "should": [
+                {"range": {"tlp_rank": {"lte": rank}}},
+                {"bool": {"must_not": {"exists": {"field": "tlp_rank"}}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
 def index_names(prefix: str) -> dict[str, str]:
     return {"objects": f"{prefix}-objects", "search": f"{prefix}-search", "meta": f"{prefix}-meta"}
 
@@ -48,6 +74,7 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "is_first": {"type": "boolean"},
             "is_last": {"type": "boolean"},
             "body": _STORED_ONLY,
+            **OBJECT_SCOPE_FIELDS,
         },
     }
     search = {
@@ -131,6 +158,7 @@ def taxii_page(query: ObjectQuery) -> dict[str, Any]:
         filters.append({"terms": {"spec_version": list(query.spec_versions)}})
     if query.added_after is not None:
         filters.append({"range": {"date_added": {"gt": nanos(query.added_after)}}})
+    filters.extend(scope_filters(query))
     body: dict[str, Any] = {
         "size": query.limit + 1,
         "track_total_hits": False,
@@ -148,7 +176,7 @@ def existing_versions(collection: str, ids: list[str]) -> dict[str, Any]:
     return {
         "size": 10_000,
         "track_total_hits": False,
-        "_source": ["id", "version", "body", "is_first", "is_last"],
+        "_source": ["id", "version", "body", "is_first", "is_last", "owner"],
         "query": {"bool": {"filter": [{"term": {"collection": collection}}, {"terms": {"id": ids}}]}},
     }
 

@@ -25,6 +25,7 @@ from indexer.errors import StoreError
 from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
 from indexer.store import embedded_search
 from indexer.store.base import (
+    SERVER,
     Account,
     AddOutcome,
     DeadLetter,
@@ -33,6 +34,7 @@ from indexer.store.base import (
     Page,
     StatusRecord,
     StoredObject,
+    version_tlp_rank,
 )
 from indexer.timestamps import now_micros
 
@@ -52,7 +54,9 @@ CREATE TABLE IF NOT EXISTS objects (
     date_added   INTEGER NOT NULL,   -- microseconds, strictly increasing across the store
     is_first     INTEGER NOT NULL,
     is_last      INTEGER NOT NULL,
-    body         BLOB    NOT NULL
+    body         BLOB    NOT NULL,
+    tlp_rank     INTEGER,            -- this version's TLP (indexer.tlp.effective_tlp_rank); NULL: unmarked
+    owner        TEXT    NOT NULL DEFAULT ''  -- the account that first stored the id here; '': the platform
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ux_objects_version ON objects (collection, id, version);
 CREATE INDEX IF NOT EXISTS ix_objects_added ON objects (collection, date_added, id, version);
@@ -142,6 +146,7 @@ class EmbeddedStore:
             with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(_SCHEMA)
+                _migrate_objects(conn)
                 if embedded_search.ensure_search_index(conn):
                     log.info("store.search_index_built path=%s", self.path)
             log.info("store.initialized path=%s", self.path)
@@ -189,7 +194,9 @@ class EmbeddedStore:
         self._local.conn = None
 
     # -- objects ----------------------------------------------------------------------------
-    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]:
+    def add_objects(
+        self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
+    ) -> list[AddOutcome]:
         outcomes: list[AddOutcome] = []
         if not objects:
             return outcomes
@@ -198,7 +205,9 @@ class EmbeddedStore:
                 last = conn.execute("SELECT last FROM clock").fetchone()[0]
                 now = now_micros()
                 for obj in objects:
-                    outcome, last, is_last = self._add_one(conn, collection, obj, max(now, last + 1), last)
+                    outcome, last, is_last = self._add_one(
+                        conn, collection, obj, max(now, last + 1), last, owner
+                    )
                     outcomes.append(outcome)
                     if is_last:
                         embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
@@ -213,9 +222,16 @@ class EmbeddedStore:
 
     @staticmethod
     def _add_one(
-        conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int
+        conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int, owner: str
     ) -> tuple[AddOutcome, int, bool]:
         """Insert one version; also says whether it became the latest (the search index follows)."""
+        # Inside the write lock: two accounts racing for one new id cannot both own it.
+        held = conn.execute(
+            "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, obj.id)
+        ).fetchone()
+        if held is not None and owner != SERVER and held[0] != owner:
+            return "not_owner", last, False
+        owner = held[0] if held is not None else owner  # later versions keep the first owner
         existing = conn.execute(
             "SELECT body FROM objects WHERE collection = ? AND id = ? AND version = ?",
             (collection, obj.id, obj.version),
@@ -240,7 +256,8 @@ class EmbeddedStore:
             )
         conn.execute(
             "INSERT INTO objects (collection, id, version, version_text, type, spec_version,"
-            " date_added, is_first, is_last, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " date_added, is_first, is_last, body, tlp_rank, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 collection,
                 obj.id,
@@ -252,6 +269,8 @@ class EmbeddedStore:
                 int(is_first),
                 int(is_last),
                 obj.body,
+                version_tlp_rank(obj),
+                owner,
             ),
         )
         return "added", date_added, is_last
@@ -325,6 +344,16 @@ class EmbeddedStore:
         )
         return row is not None
 
+    def object_owner(self, collection: str, object_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, object_id)
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
     def delete_object(
         self,
         collection: str,
@@ -382,11 +411,15 @@ class EmbeddedStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"could not search store {self.path}: {exc}") from exc
 
-    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
-        return embedded_search.sightings_of(self._conn(), object_id, collections)
+    def sightings_of(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[SightingSummary]:
+        return embedded_search.sightings_of(self._conn(), object_id, collections, max_tlp_rank)
 
-    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]:
-        return embedded_search.related(self._conn(), object_id, collections)
+    def related(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[Related]:
+        return embedded_search.related(self._conn(), object_id, collections, max_tlp_rank)
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:
@@ -516,6 +549,31 @@ class EmbeddedStore:
             )
 
 
+def _migrate_objects(conn: sqlite3.Connection) -> None:
+    """Give a store from before per-version TLP and owners its columns, the TLP filled in from
+    every stored body (until then an AMBER version would pass for unmarked). Old ids belong to
+    the platform: nobody knows which account stored them, so only admins may change them."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(objects)")}
+    if {"tlp_rank", "owner"} <= columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "owner" not in columns:
+            conn.execute("ALTER TABLE objects ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        if "tlp_rank" not in columns:
+            conn.execute("ALTER TABLE objects ADD COLUMN tlp_rank INTEGER")
+            rows = conn.execute("SELECT rowid, id, type, body FROM objects").fetchall()
+            conn.executemany(
+                "UPDATE objects SET tlp_rank = ? WHERE rowid = ?",
+                [(version_tlp_rank(NewObject(i, t, 0, "", "", body)), rowid) for rowid, i, t, body in rows],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("store.migrated path=objects columns=tlp_rank,owner")
+
+
 def _where(query: ObjectQuery) -> tuple[list[str], list[object]]:
     """SQL conditions for a query. `is_last = 1` is spelt literally so the partial index applies."""
     where: list[str] = ["collection = ?"]
@@ -540,6 +598,12 @@ def _where(query: ObjectQuery) -> tuple[list[str], list[object]]:
     if query.spec_versions:
         where.append(f"spec_version IN ({','.join('?' * len(query.spec_versions))})")
         params.extend(query.spec_versions)
+    if query.max_tlp_rank is not None:
+        where.append("(tlp_rank IS NULL OR tlp_rank <= ?)")
+        params.append(query.max_tlp_rank)
+    if query.owner is not None:
+        where.append("owner = ?")
+        params.append(query.owner)
     if query.added_after is not None:
         where.append("date_added > ?")
         params.append(query.added_after)
