@@ -16,7 +16,8 @@ from flask import request
 from config import CollectionSettings
 from config.settings import ROLES
 from cyberlab.errors import TaxiiError
-from indexer.store.base import Account, Store
+from indexer.store.base import SERVER, Account, Store
+from indexer.tlp import TLP_ORDER
 
 # scrypt cost: ~50 ms and 16 MiB per hash on these machines, so a stolen hash is costly to attack.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -132,6 +133,38 @@ TLP_CLEARANCE = {"subscriber": 1, "partner": 2, "analyst": 3, "admin": 4}
 
 def tlp_clearance(caller: Caller) -> int:
     return TLP_CLEARANCE.get(caller.role or "", 0)
+
+
+def max_tlp_rank(caller: Caller) -> int | None:
+    """The TLP limit of a caller's reads (ObjectQuery.max_tlp_rank): None for those who see all."""
+    clearance = tlp_clearance(caller)
+    return None if clearance >= len(TLP_ORDER) - 1 else clearance
+
+
+# Roles that read only their own objects in the partner-sightings collection: a partner's name
+# and what it saw are for the city's analysts, not for the other partners (the anonymized
+# counts of the pivot stay for everyone).
+OWN_OBJECTS_ONLY = ("partner",)
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What of a readable collection a caller sees: one rule for TAXII, exports and the pivot."""
+
+    max_tlp_rank: int | None
+    owner: str | None
+
+
+def read_scope(caller: Caller, collection: CollectionSettings, sightings_collection: str) -> ReadScope:
+    """The caller's scope in a collection it may read. sightings_collection: the id or alias of
+    Settings.sightings_collection, where partners read only their own objects."""
+    own_only = caller.role in OWN_OBJECTS_ONLY and sightings_collection in (collection.id, collection.alias)
+    return ReadScope(max_tlp_rank(caller), (caller.name or "") if own_only else None)
+
+
+def write_owner(caller: Caller) -> str:
+    """Who owns what a caller stores: admins act for the platform, everyone else for its account."""
+    return SERVER if caller.role == "admin" else caller.name or ""
 
 
 def readable_collections(

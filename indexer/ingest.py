@@ -16,7 +16,7 @@ import orjson
 
 from config import CollectionSettings
 from indexer.errors import InvalidObjectError
-from indexer.store.base import NewObject, Store
+from indexer.store.base import SERVER, NewObject, Store
 from indexer.timestamps import parse_timestamp
 from indexer.tlp import object_tlp, tlp_rank
 from indexer.validate import validate_stix_object
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # Objects without modified/created (cyber observables) are immutable: one version, at the epoch.
 UNVERSIONED = (0, "1970-01-01T00:00:00.000Z")
 BATCH_SIZE = 2000
+NOT_OWNER = (
+    "another account stored this id in this collection first: only that account may add versions of it"
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,12 @@ def ingest_objects(
     objects: Iterable[Any],
     validate: bool = True,
     batch_size: int = BATCH_SIZE,
+    owner: str = SERVER,
 ) -> IngestReport:
     """Store every valid object of `objects` in `collection`; report each one's outcome.
 
     Each `batch_size` objects are one transaction; connectors pass their whole batch as one.
+    owner: the account writing (Store.add_objects); an id another account owns is a failure.
     """
     report = IngestReport()
     batch: list[NewObject] = []
@@ -91,13 +96,13 @@ def ingest_objects(
         try:
             batch.append(prepare_object(obj, collection, validate))
         except InvalidObjectError as exc:
-            report.failures.append(ObjectResult(*_identify(obj), message=str(exc)))
+            report.failures.append(ObjectResult(*identify(obj), message=str(exc)))
             report.counts["invalid"] += 1
             continue
         if len(batch) >= batch_size:
-            _store_batch(store, collection, batch, report)
+            _store_batch(store, collection, batch, report, owner)
             batch = []
-    _store_batch(store, collection, batch, report)
+    _store_batch(store, collection, batch, report, owner)
     log.info(
         "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d",
         collection.alias,
@@ -110,17 +115,19 @@ def ingest_objects(
 
 
 def _store_batch(
-    store: Store, collection: CollectionSettings, batch: list[NewObject], report: IngestReport
+    store: Store, collection: CollectionSettings, batch: list[NewObject], report: IngestReport, owner: str
 ) -> None:
     if not batch:
         return
-    outcomes = store.add_objects(collection.id, batch)
+    outcomes = store.add_objects(collection.id, batch, owner=owner)
     for obj, outcome in zip(batch, outcomes, strict=True):
         report.counts[outcome] += 1
         if outcome == "added":
             report.successes.append(ObjectResult(obj.id, obj.version_text, "added"))
         elif outcome == "duplicate":
             report.successes.append(ObjectResult(obj.id, obj.version_text, "already present, unchanged"))
+        elif outcome == "not_owner":
+            report.failures.append(ObjectResult(obj.id, obj.version_text, NOT_OWNER))
         else:
             report.failures.append(
                 ObjectResult(
@@ -132,7 +139,7 @@ def _store_batch(
             )
 
 
-def _identify(obj: Any) -> tuple[str, str]:
+def identify(obj: Any) -> tuple[str, str]:
     if not isinstance(obj, dict):
         return "", ""
     obj_id = obj.get("id") if isinstance(obj.get("id"), str) else ""

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.auth import can_read, unauthorized
+from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.web.security import web_caller
@@ -77,17 +77,27 @@ class Built:
     fresh_until: int  # micros: the earliest valid_until among what was exported
 
 
-_cache: dict[tuple[str, str, str], Built] = {}
+# Keyed by the reader's scope too: a subscriber's list must never be an analyst's cached one.
+_cache: dict[tuple[str, str, str, ReadScope], Built] = {}
 _cache_lock = threading.Lock()
 
 
-def _build(collection: str, kind: str, fmt: str, newest: int, now: int) -> Built:
+def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: ReadScope) -> Built:
     store = services().store
     selected: list[Entry] = []
     fresh_until = 2**62
     after: Keyset | None = None
     while True:
-        page = store.query(ObjectQuery(collection, types=("indicator",), limit=_PAGE, after=after))
+        page = store.query(
+            ObjectQuery(
+                collection,
+                types=("indicator",),
+                limit=_PAGE,
+                after=after,
+                max_tlp_rank=scope.max_tlp_rank,
+                owner=scope.owner,
+            )
+        )
         for stored in page.objects:
             indicator = orjson.loads(stored.body)
             if not _current(indicator, now):
@@ -167,11 +177,12 @@ def export(collection_id: str, name: str) -> Response:
         )
     now = now_micros()
     newest = services().store.newest_date_added(collection.id)
-    key = (collection.id, kind, fmt)
+    scope = read_scope(caller, collection, services().settings.sightings_collection)
+    key = (collection.id, kind, fmt, scope)
     with _cache_lock:
         built = _cache.get(key)
     if built is None or built.last_modified != newest or now >= built.fresh_until:
-        built = _build(collection.id, kind, fmt, newest, now)
+        built = _build(collection.id, kind, fmt, newest, now, scope)
         with _cache_lock:
             _cache[key] = built
     last_modified = format_datetime(datetime.fromtimestamp(built.last_modified / 1e6, tz=UTC), usegmt=True)

@@ -7,6 +7,7 @@ import uuid
 import orjson
 from flask import Blueprint, Response, request
 
+from cyberlab.auth import write_owner
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.taxii.common import (
@@ -20,8 +21,8 @@ from cyberlab.taxii.common import (
 )
 from cyberlab.taxii.media import require_taxii_content_type
 from cyberlab.taxii.status import status_body
-from indexer.ingest import ingest_objects
-from indexer.sightings import attribute_to_partner, partner_identity
+from indexer.ingest import ObjectResult, ingest_objects
+from indexer.sightings import partner_identity, partner_objects
 from indexer.store.base import Page, StatusRecord
 from indexer.timestamps import now_micros
 
@@ -63,12 +64,17 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
     svc = services()
     objects = envelope["objects"]
-    sightings = svc.settings.collection(svc.settings.sightings_collection)
-    if caller.role == "partner" and sightings is not None and collection.id == sightings.id:
-        # The partner's own identity goes in first (quietly: it is not one of the posted objects).
-        ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
-        objects = attribute_to_partner(objects, caller.name or "")
-    report = ingest_objects(svc.store, collection, objects)
+    refused: list[ObjectResult] = []
+    if caller.role == "partner":
+        sightings = svc.settings.collection(svc.settings.sightings_collection)
+        in_sightings = sightings is not None and collection.id == sightings.id
+        objects, refused = partner_objects(objects, caller.name or "", in_sightings)
+        if in_sightings:
+            # The partner's identity goes in first, quietly (it is not one of the posted objects),
+            # and as the server's: the partner names itself through its account, not by posting.
+            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
+    # Every id belongs to the account that stored it first here: others' are failures.
+    report = ingest_objects(svc.store, collection, objects, owner=write_owner(caller))
     record = StatusRecord(
         id=str(uuid.uuid4()),
         collection=collection.id,
@@ -76,7 +82,7 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         request_timestamp=received,
         status="complete",
         successes=[r.as_detail() for r in report.successes],
-        failures=[r.as_detail() for r in report.failures],
+        failures=[r.as_detail() for r in (*refused, *report.failures)],
     )
     svc.store.save_status(record)
     return taxii_json(status_body(record), status=202)

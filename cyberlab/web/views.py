@@ -117,8 +117,7 @@ def _count_by_kind(caller: Caller, since: int) -> list[tuple[str, int]]:
 @bp.get("/indicators/<object_id>")
 def indicator(object_id: str) -> str:
     caller = web_caller()
-    collections, clearance = _scope(caller)
-    detail = indicator_detail(object_id, list(collections), clearance, caller.role)
+    detail = indicator_detail(object_id, caller)
     if detail is None:
         raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
     detail["advice"] = advice(detail["summary"])
@@ -210,7 +209,7 @@ def upload() -> Response | str:
     )
     try:
         stix = text.lstrip().startswith("{")
-        lines = lines_from_stix(text) if stix else lines_from_csv(text)
+        lines = lines_from_stix(text, caller) if stix else lines_from_csv(text)
     except TaxiiError as exc:
         return _upload_form(exc.description)
     if not lines:
