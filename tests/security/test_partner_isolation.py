@@ -170,8 +170,12 @@ def test_a_partner_cannot_redefine_tlp_amber(live: LiveServer) -> None:
         "id": MARKING_FOR_LEVEL["amber"],
         "created": "2026-01-01T00:00:00.000Z",
         "name": "TLP:CLEAR",
-        "definition_type": "tlp",
-        "definition": {"tlp": "clear"},
+        "extensions": {
+            "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {
+                "extension_type": "property-extension",
+                "tlp_2_0": "clear",
+            }
+        },
     }
     for alias in (SIGHTINGS, "inbox"):
         status = post(live, alias, [fake], "partner")
