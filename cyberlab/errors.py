@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from config.errors import CyberlabError
 from indexer.errors import StoreError
+from indexer.search.model import SearchTimeout
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,11 @@ def register_error_handlers(app: Flask) -> None:
             if valid:
                 response.headers["Allow"] = ", ".join(valid)
         return response
+
+    @app.errorhandler(SearchTimeout)
+    def _search_timeout(exc: SearchTimeout) -> Response:
+        # The caller's question was too costly for the budget: theirs to narrow, not a server fault.
+        return render_taxii_error(TaxiiError(422, "Search too expensive", str(exc)))
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:

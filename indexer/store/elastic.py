@@ -27,6 +27,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
+from indexer.search import model as search_model
 from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp_rank_of
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.store import elastic_queries as q
@@ -401,12 +402,16 @@ class ElasticStore:
     # -- search -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
         body = q.search(query)
+        if query.time_budget_ms:  # Elasticsearch stops collecting at the timeout and says so
+            body["timeout"] = f"{query.time_budget_ms}ms"
         try:
             result = self._es().search(index=self.names["search"], body=body)
         except TransportError as exc:
             if query.advanced and exc.status_code == 400:
                 raise SearchSyntaxError(f"the advanced query could not be parsed: {exc.error}") from None
             raise StoreError(f"Elasticsearch at {self.where} refused a search: {exc}") from exc
+        if result.get("timed_out") and query.time_budget_ms:
+            raise search_model.SearchTimeout(query.time_budget_ms)
         hits = result["hits"]["hits"]
         total = result["hits"]["total"]
         facets = {

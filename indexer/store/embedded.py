@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -22,7 +23,14 @@ from typing import Any
 import orjson
 
 from indexer.errors import StoreError
-from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+from indexer.search.model import (
+    Related,
+    SearchQuery,
+    SearchResult,
+    SearchSyntaxError,
+    SearchTimeout,
+    SightingSummary,
+)
 from indexer.store import embedded_search
 from indexer.store.base import (
     Account,
@@ -85,6 +93,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     created INTEGER NOT NULL, revoked INTEGER
 );
 """
+
+# Virtual-machine steps between two looks at a search's clock (~0.1 ms of work each time).
+_PROGRESS_STEPS = 1000
 
 _OBJECT_COLUMNS = "id, type, version, version_text, spec_version, date_added, body"
 
@@ -377,10 +388,36 @@ class EmbeddedStore:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
+        conn = self._conn()
+        budget = query.time_budget_ms
+        if not budget:
+            try:
+                return embedded_search.search(conn, query)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        # SQLite calls the handler every N virtual-machine steps (FTS5 prefix merges included);
+        # a true return interrupts the statement, so no single search holds a worker past budget.
+        deadline = time.monotonic() + budget / 1000
+        expired = False
+
+        def over_budget() -> bool:
+            nonlocal expired
+            expired = time.monotonic() > deadline
+            return expired
+
+        conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
         try:
-            return embedded_search.search(self._conn(), query)
+            return embedded_search.search(conn, query)
         except sqlite3.OperationalError as exc:
+            if expired:
+                raise SearchTimeout(budget) from None
             raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        except SearchSyntaxError:
+            if expired:  # the advanced query's probe was cut short: time, not syntax
+                raise SearchTimeout(budget) from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
     def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
         return embedded_search.sightings_of(self._conn(), object_id, collections)
