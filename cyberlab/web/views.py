@@ -6,16 +6,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
-from cyberlab.auth import Caller, readable_collections, tlp_clearance, verify_key
+from cyberlab.auth import Caller, readable_collections, tlp_clearance
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
-from cyberlab.web.security import check_csrf, csrf_token, key_fingerprint, web_caller
+from cyberlab.web.security import check_csrf, csrf_token, web_caller
 from indexer.search.model import SORTS, SearchQuery
 from indexer.sightings import MAX_LINES
 from indexer.timestamps import format_timestamp, now_micros
@@ -177,11 +177,10 @@ def login() -> Response | str:
     if request.method == "POST":
         check_csrf()
         name, key = request.form.get("name", "").strip(), request.form.get("key", "")
-        account = services().store.get_account(name) if name else None
-        if account is not None and account.active and verify_key(key, account.key_hash):
-            session.clear()
-            session.permanent = True
-            session["user"], session["key"] = account.name, key_fingerprint(account.key_hash)
+        # The same check as HTTP Basic: equal work for unknown names, failed logins throttled.
+        account = services().auth.authenticate(name, key) if name else None
+        if account is not None:
+            services().auth.start_session(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
         error = "That account name and API key do not match an active account."
     return render_template("login.html", error=error)
@@ -190,7 +189,7 @@ def login() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     check_csrf()
-    session.clear()
+    services().auth.end_session()  # the cookie's generation is now stale, wherever a copy of it is
     return redirect(url_for("web.home"))  # type: ignore[return-value]
 
 

@@ -112,6 +112,8 @@ class Account:
     key_hash: str
     created: int
     revoked: int | None = None
+    # Web session cookies carry this; logout, rotate and revoke bump it, ending every session.
+    session_generation: int = 0
 
     @property
     def active(self) -> bool:
@@ -203,3 +205,8 @@ class Store(Protocol):
     def list_accounts(self) -> list[Account]: ...
 
     def update_account(self, account: Account) -> None: ...
+
+    def end_sessions(self, name: str) -> None:
+        """Bump the account's session_generation in one atomic step (a logout must never write
+        back a key hash that an admin just rotated)."""
+        ...

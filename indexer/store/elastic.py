@@ -647,6 +647,18 @@ class ElasticStore:
             f"account|{account.name}", {"kind": "account", "key": account.name, "record": account.__dict__}
         )
 
+    def end_sessions(self, name: str) -> None:
+        script = "ctx._source.record.session_generation = (ctx._source.record.session_generation ?: 0) + 1"
+        self._call(
+            "ending sessions",
+            lambda es: es.update(
+                index=self.names["meta"],
+                id=f"account|{name}",
+                body={"script": {"source": script}},
+                refresh="wait_for",
+            ),
+        )
+
 
 def search_source(collection: str, body: dict[str, Any], date_added: int) -> dict[str, Any] | None:
     """The search-index document for an object's latest version (None for marking definitions)."""

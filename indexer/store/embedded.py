@@ -90,9 +90,21 @@ CREATE TABLE IF NOT EXISTS ingest_totals (
 );
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
-    created INTEGER NOT NULL, revoked INTEGER
+    created INTEGER NOT NULL, revoked INTEGER, session_generation INTEGER NOT NULL DEFAULT 0
 );
 """
+_ACCOUNT_COLUMNS = "name, role, key_hash, created, revoked, session_generation"
+
+
+def _upgrade_accounts(conn: sqlite3.Connection) -> None:
+    """Stores made before web sessions had generations get the column (idempotent)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+    if columns and "session_generation" not in columns:
+        try:
+            conn.execute("ALTER TABLE accounts ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 # Virtual-machine steps between two looks at a search's clock (~0.1 ms of work each time).
 _PROGRESS_STEPS = 1000
@@ -121,6 +133,7 @@ class EmbeddedStore:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
+            _upgrade_accounts(conn)
         except sqlite3.Error as exc:
             if not os.access(self.path.parent, os.W_OK):
                 # WAL mode writes its -shm file even to read, so a read-only directory stops reads too.
@@ -152,6 +165,7 @@ class EmbeddedStore:
             # closing(): sqlite3's own context manager commits but leaves the connection open.
             with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
+                _upgrade_accounts(conn)  # before the schema: CREATE TABLE IF NOT EXISTS keeps old columns
                 conn.executescript(_SCHEMA)
                 if embedded_search.ensure_search_index(conn):
                     log.info("store.search_index_built path=%s", self.path)
@@ -523,8 +537,15 @@ class EmbeddedStore:
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO accounts (name, role, key_hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
-                    (account.name, account.role, account.key_hash, account.created, account.revoked),
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        account.name,
+                        account.role,
+                        account.key_hash,
+                        account.created,
+                        account.revoked,
+                        account.session_generation,
+                    ),
                 )
         except sqlite3.IntegrityError:
             raise StoreError(f"an account named {account.name!r} already exists") from None
@@ -532,7 +553,7 @@ class EmbeddedStore:
     def get_account(self, name: str) -> Account | None:
         row = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts WHERE name = ?", (name,))
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name = ?", (name,))
             .fetchone()
         )
         return None if row is None else Account(*row)
@@ -540,7 +561,7 @@ class EmbeddedStore:
     def list_accounts(self) -> list[Account]:
         rows = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts ORDER BY name")
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY name")
             .fetchall()
         )
         return [Account(*row) for row in rows]
@@ -548,8 +569,15 @@ class EmbeddedStore:
     def update_account(self, account: Account) -> None:
         with self._write() as conn:
             conn.execute(
-                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ? WHERE name = ?",
-                (account.role, account.key_hash, account.revoked, account.name),
+                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ?, session_generation = ?"
+                " WHERE name = ?",
+                (account.role, account.key_hash, account.revoked, account.session_generation, account.name),
+            )
+
+    def end_sessions(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?", (name,)
             )
 
 

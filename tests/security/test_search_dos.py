@@ -24,9 +24,7 @@ def test_the_anonymous_attack_is_refused_fast_and_syntax_is_for_analysts(tmp_pat
     server = start_server(tmp_path, keys)
     try:
         started = time.monotonic()
-        attack = requests.get(
-            f"{server.url}/search", params={"syntax": "advanced", "q": ATTACK}, timeout=60
-        )
+        attack = requests.get(f"{server.url}/search", params={"syntax": "advanced", "q": ATTACK}, timeout=60)
         took = time.monotonic() - started
         assert attack.status_code == 400, attack.status_code
         assert "search.max_terms" in attack.text and "text/html" in attack.headers["Content-Type"]
@@ -45,9 +43,7 @@ def test_the_anonymous_attack_is_refused_fast_and_syntax_is_for_analysts(tmp_pat
         # An analyst's advanced query is query syntax: the prefix matches.
         analyst, response = web_login(server.url, "analyst", server.keys["analyst"])
         assert response.status_code == 302
-        page = analyst.get(
-            f"{server.url}/search", params={"syntax": "advanced", "q": "a0001*"}, timeout=20
-        )
+        page = analyst.get(f"{server.url}/search", params={"syntax": "advanced", "q": "a0001*"}, timeout=20)
         assert page.status_code == 200 and 'id="search-note"' not in page.text
         assert "10 results" in page.text, page.text[:3000]
 
