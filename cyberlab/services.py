@@ -30,7 +30,9 @@ def build_services(settings: Settings, store: Store) -> Services:
         store=store,
         auth=build_authenticator(settings, store),
         tokens=PageTokens(settings.server.signing_key.reveal()),
-        limits=PagingLimits(settings.taxii.default_page_size, settings.taxii.max_page_size),
+        limits=PagingLimits(
+            settings.taxii.default_page_size, settings.taxii.max_page_size, settings.limits.filter_values
+        ),
         sanitizer=Sanitizer(settings.sanitize),
     )
 

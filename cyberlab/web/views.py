@@ -210,8 +210,8 @@ def upload() -> Response | str:
     try:
         stix = text.lstrip().startswith("{")
         lines = lines_from_stix(text) if stix else lines_from_csv(text)
-    except TaxiiError as exc:
-        return _upload_form(exc.description)
+    except TaxiiError as exc:  # malformed, or over limits.upload_lines (then a 413)
+        return _upload_form(exc.description, exc.status)
     if not lines:
         return _upload_form("Paste at least one value, or choose a CSV or STIX file.")
     try:
@@ -221,9 +221,12 @@ def upload() -> Response | str:
     return render_template("receipt.html", receipt=receipt)
 
 
-def _upload_form(error: str) -> str:
-    limit = services().settings.taxii.max_content_length
-    return render_template("upload.html", error=error, max_lines=MAX_LINES, max_mb=round(limit / 1e6, 1))
+def _upload_form(error: str, status: int = 200) -> Response | str:
+    settings = services().settings
+    limit = settings.taxii.max_content_length
+    max_lines = min(MAX_LINES, settings.limits.upload_lines)
+    page = render_template("upload.html", error=error, max_lines=max_lines, max_mb=round(limit / 1e6, 1))
+    return Response(page, status=status, content_type="text/html; charset=utf-8") if status != 200 else page
 
 
 def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:

@@ -99,10 +99,16 @@ class StatusRecord:
     successes: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     pendings: list[dict[str, Any]] = field(default_factory=list)
+    # Failures counted but not kept (a status stores at most limits.status_failures details).
+    failures_omitted: int = 0
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures) + self.failures_omitted
 
     @property
     def total_count(self) -> int:
-        return len(self.successes) + len(self.failures) + len(self.pendings)
+        return len(self.successes) + self.failure_count + len(self.pendings)
 
 
 @dataclass(frozen=True)

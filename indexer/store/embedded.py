@@ -442,7 +442,12 @@ class EmbeddedStore:
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:
         details = orjson.dumps(
-            {"successes": status.successes, "failures": status.failures, "pendings": status.pendings}
+            {
+                "successes": status.successes,
+                "failures": status.failures,
+                "pendings": status.pendings,
+                "failures_omitted": status.failures_omitted,
+            }
         )
         with self._write() as conn:
             conn.execute(
@@ -479,6 +484,7 @@ class EmbeddedStore:
             successes=details["successes"],
             failures=details["failures"],
             pendings=details["pendings"],
+            failures_omitted=details.get("failures_omitted", 0),
         )
 
     # -- connector cursors ------------------------------------------------------------------
