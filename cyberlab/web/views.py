@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
 from cyberlab.auth import Caller, readable_collections, tlp_clearance
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
@@ -234,3 +235,8 @@ def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:
     title = exc.title if isinstance(exc, TaxiiError) else exc.name
     description = exc.description if isinstance(exc, TaxiiError) else (exc.description or "")
     return render_template("error.html", status=status, title=title, description=description), status
+
+
+@bp.record_once
+def _error_pages(state: BlueprintSetupState) -> None:
+    register_error_page(state.app, bp.name, render_error)
