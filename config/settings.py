@@ -64,6 +64,10 @@ class ServerSettings:
     secure_cookies: bool = True
     # A web login lasts this long; then the next page asks to log in again.
     session_hours: float = 8.0
+    # Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (empty:
+    # nobody's; the client address is the TCP peer), and how many proxies stand in a row.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_hops: int = 1
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,27 @@ class RateLimitSettings:
     storage: str  # "memory://" (per worker) or "redis://host:6379/0" (shared)
     exports: str = "120 per hour"  # blocklist downloads per credential (304s count too)
     uploads: str = "60 per hour"  # sighting uploads per credential (API and web form)
+    # Failed logins (Basic or the web form) per client address; over it: 429 before any scrypt.
+    failed_logins: str = "20 per minute"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What one search may cost: anonymous visitors search too."""
+
+    time_budget_ms: int = 2000  # over it, the search stops and the caller gets a 422
+    max_terms: int = 64  # words, phrases and operands in one query
+    max_prefix_terms: int = 8  # prefix/wildcard/fuzzy terms (a*, a?c, a~) in one advanced query
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what one request may make the server hold, store or answer."""
+
+    envelope_objects: int = 10_000  # objects in one TAXII POST envelope (more: 413)
+    upload_lines: int = 10_000  # sightings in one upload, API or web form (more: 413)
+    status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
+    filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,8 @@ class Settings:
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     def collection(self, id_or_alias: str) -> CollectionSettings | None:
         for coll in self.collections.values():
@@ -301,6 +328,11 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
         if conn.default_tlp not in TLP_LEVELS:
             raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
+    for cidr in settings.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or network") from None
     for cidr in settings.sanitize.protected_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Flask
 
 from config import Settings, load_settings
-from cyberlab import health, observability, ratelimit
+from cyberlab import health, observability, proxies, ratelimit
 from cyberlab.api import exports, openapi, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.after_request(add_security_headers)
     observability.install(app)
     ratelimit.install(app, settings)
+    proxies.install(app, settings.server.trusted_proxies, settings.server.proxy_hops)
     if settings.server.dev:
         log.warning("app.dev_mode: do not expose this server; next tokens use a development key")
     return app

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from config import Settings
-from cyberlab.auth import Authenticator
+from cyberlab.auth import Authenticator, build_authenticator
 from cyberlab.taxii.paging import PageTokens
 from cyberlab.taxii.params import PagingLimits
 from indexer.sanitize import Sanitizer
@@ -28,9 +28,11 @@ def build_services(settings: Settings, store: Store) -> Services:
     return Services(
         settings=settings,
         store=store,
-        auth=Authenticator(store),
+        auth=build_authenticator(settings, store),
         tokens=PageTokens(settings.server.signing_key.reveal()),
-        limits=PagingLimits(settings.taxii.default_page_size, settings.taxii.max_page_size),
+        limits=PagingLimits(
+            settings.taxii.default_page_size, settings.taxii.max_page_size, settings.limits.filter_values
+        ),
         sanitizer=Sanitizer(settings.sanitize),
     )
 

@@ -39,8 +39,17 @@ def check_known_params(known: tuple[str, ...]) -> None:
 
 
 def many(name: str) -> tuple[str, ...]:
-    """A parameter given several times or comma-separated: ?type=a&type=b or ?type=a,b."""
-    return tuple(v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip())
+    """A parameter given several times or comma-separated: ?type=a&type=b or ?type=a,b.
+    Duplicates are dropped and the distinct values capped (limits.filter_values)."""
+    values = tuple(
+        dict.fromkeys(v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip())
+    )
+    cap = services().settings.limits.filter_values
+    if len(values) > cap:
+        raise bad_request(
+            f"{name}: {len(values)} different values; at most {cap} are allowed (limits.filter_values)"
+        )
+    return values
 
 
 def time_param(name: str) -> int | None:

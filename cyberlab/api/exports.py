@@ -31,7 +31,6 @@ from flask import Blueprint, Response, request
 from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from cyberlab.web.security import web_caller
 from indexer.search.values import is_compound, pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
@@ -161,7 +160,8 @@ def export(collection_id: str, name: str) -> Response:
     kind, _, fmt = name.partition(".")
     caller = services().auth.caller()
     if caller.anonymous:
-        caller = web_caller()  # a logged-in web user clicking a download link (GET: no CSRF risk)
+        # a logged-in web user clicking a download link (GET: no CSRF risk)
+        caller = services().auth.web_caller()
     collection = services().settings.collection(collection_id)
     if collection is None:
         raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")

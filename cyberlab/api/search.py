@@ -10,6 +10,7 @@ query string is never SQL or query syntax by accident. Cursors are signed like T
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from cyberlab.api.common import (
 from cyberlab.auth import Caller, max_tlp_rank, read_scope, readable_collections, tlp_clearance
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError
+from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
 from indexer.store.base import ObjectQuery
 from indexer.timestamps import format_timestamp, now_micros
 from indexer.tlp import TLP_ORDER
@@ -82,19 +83,59 @@ def search() -> Response:
         raise bad_request(str(exc)) from None
     except ValueError as exc:
         raise bad_request(str(exc)) from None
+    except SearchTimeout as exc:
+        raise too_expensive(exc) from None
     return json_response(render_result(result, fingerprint, query.histogram))
+
+
+def too_expensive(exc: SearchTimeout) -> TaxiiError:
+    return TaxiiError(422, "Search too expensive", str(exc))
+
+
+# A phrase counts once; FTS5's and Lucene's operators are not terms.
+_TOKEN = re.compile(r'"[^"]*"?|[^\s()"]+')
+_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR", "TO", "&&", "||", "!", "+", "-"})
+
+
+def check_query_cost(text: str, advanced: bool) -> None:
+    """Refuse, before any work, a query whose terms would each read a slice of the index: a
+    prefix term (a*) reads the posting list of every word it starts, and an OR of hundreds of
+    them held a worker for seconds."""
+    limits = services().settings.search
+    tokens = _TOKEN.findall(text) if advanced else text.split()
+    terms = [t for t in tokens if t.upper() not in _OPERATORS and any(c.isalnum() for c in t)]
+    if len(terms) > limits.max_terms:
+        raise bad_request(
+            f"the query has {len(terms)} terms; at most {limits.max_terms} are allowed "
+            "(search.max_terms): narrow it"
+        )
+    if advanced:
+        prefixes = [
+            t for t in terms if not t.startswith('"') and ("*" in t or "?" in t or "~" in t or t[0] == "/")
+        ]
+        if len(prefixes) > limits.max_prefix_terms:
+            raise bad_request(
+                f"the query has {len(prefixes)} prefix or wildcard terms; at most "
+                f"{limits.max_prefix_terms} are allowed (search.max_prefix_terms): narrow it"
+            )
 
 
 def _collections() -> list[Any]:
     return list(services().settings.collections.values())
 
 
-def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
-    """A SearchQuery from the request's parameters; 400 for anything malformed."""
+def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True) -> SearchQuery:
+    """A SearchQuery from the request's parameters; 400 for anything malformed.
+
+    allow_advanced=False (the web page for anyone but analysts): syntax=advanced is searched as
+    plain words, since query syntax lets one short request make the index do unbounded work.
+    """
     args = request.args
     syntax = args.get("syntax", "plain")
     if syntax not in ("plain", "advanced"):
         raise bad_request("syntax must be plain or advanced")
+    if not allow_advanced:
+        syntax = "plain"
     sort = args.get("sort") or ("relevance" if args.get("q") else "-last_seen")
     if sort not in SORTS:
         raise bad_request(f"sort must be one of {', '.join(SORTS)}")
@@ -123,6 +164,7 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
     text = args.get("q", "")
     if len(text) > 1000:
         raise bad_request("q is limited to 1000 characters")
+    check_query_cost(text, syntax == "advanced")
     return SearchQuery(
         collections=collections or ("-none-",),
         max_tlp=max_tlp,
@@ -146,6 +188,7 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
         limit=int_param("limit", 50, 1, MAX_LIMIT) or 50,
         facets=bool(bool_param("facets")),
         histogram=bool(bool_param("histogram")),
+        time_budget_ms=services().settings.search.time_budget_ms or None,
     )
 
 

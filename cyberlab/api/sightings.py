@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 
 from cyberlab.api.common import bad_request, json_response, require_role, visible_copies
 from cyberlab.auth import Caller, write_owner
+from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
 from indexer.search.values import pattern_values
@@ -23,6 +24,18 @@ from indexer.sightings import MAX_LINES, ReportedLine, build_sightings
 
 bp = Blueprint("sightings", __name__)
 CSV_COLUMNS = ("value", "type", "count", "first_seen", "last_seen")
+
+
+def check_upload_size(count: int, what: str) -> None:
+    """A 413 before any work for an upload over limits.upload_lines (each line costs a receipt line)."""
+    cap = services().settings.limits.upload_lines
+    if count > cap:
+        raise TaxiiError(
+            413,
+            "Too many sightings",
+            f"an upload holds at most {cap:,} {what} (limits.upload_lines); this one has {count:,}: "
+            "split it into several uploads",
+        )
 
 
 @bp.post("/api/v1/sightings")
@@ -48,6 +61,7 @@ def lines_from_json(text: str) -> list[ReportedLine]:
         raise bad_request(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("sightings"), list):
         raise bad_request('the body must be an object with a "sightings" list')
+    check_upload_size(len(body["sightings"]), "sightings")
     lines = []
     for n, item in enumerate(body["sightings"], start=1):
         if not isinstance(item, dict):
@@ -78,6 +92,7 @@ def lines_from_stix(text: str, caller: Caller) -> list[ReportedLine]:
     objects = body.get("objects") if isinstance(body, dict) else None
     if not isinstance(objects, list):
         raise bad_request('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
+    check_upload_size(len(objects), "objects")
     by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
     sighted = {
         o.get("sighting_of_ref") for o in objects if isinstance(o, dict) and o.get("type") == "sighting"
@@ -142,7 +157,9 @@ def _stored_values(caller: Caller, object_id: str) -> list[str]:
 def lines_from_csv(text: str) -> list[ReportedLine]:
     lines = []
     # One physical line is one report, whatever its line ending (\n, \r\n, or a lone \r).
-    for n, physical in enumerate(text.splitlines(), start=1):
+    physicals = text.splitlines()
+    check_upload_size(len(physicals) - 1, "lines")  # a header line does not count
+    for n, physical in enumerate(physicals, start=1):
         try:
             row = next(csv.reader([physical]), [])
         except csv.Error as exc:

@@ -63,6 +63,14 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     if not envelope["objects"]:
         raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
     svc = services()
+    cap = svc.settings.limits.envelope_objects
+    if len(envelope["objects"]) > cap:  # each object costs a status line and ingest work: refuse early
+        raise TaxiiError(
+            413,
+            "Too many objects",
+            f"an envelope holds at most {cap:,} objects (limits.envelope_objects); this one has "
+            f"{len(envelope['objects']):,}: split it into several POSTs",
+        )
     objects = envelope["objects"]
     refused: list[ObjectResult] = []
     if caller.role == "partner":
@@ -75,6 +83,7 @@ def add_objects(api_root: str, collection_id: str) -> Response:
             ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
     # Every id belongs to the account that stored it first here: others' are failures.
     report = ingest_objects(svc.store, collection, objects, owner=write_owner(caller))
+    kept = svc.settings.limits.status_failures  # what is stored per status stays bounded
     record = StatusRecord(
         id=str(uuid.uuid4()),
         collection=collection.id,
@@ -82,7 +91,8 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         request_timestamp=received,
         status="complete",
         successes=[r.as_detail() for r in report.successes],
-        failures=[r.as_detail() for r in (*refused, *report.failures)],
+        failures=[r.as_detail() for r in (*refused, *report.failures)][:kept],
+        failures_omitted=max(0, len(refused) + len(report.failures) - kept),
     )
     svc.store.save_status(record)
     return taxii_json(status_body(record), status=202)

@@ -121,10 +121,16 @@ class StatusRecord:
     successes: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     pendings: list[dict[str, Any]] = field(default_factory=list)
+    # Failures counted but not kept (a status stores at most limits.status_failures details).
+    failures_omitted: int = 0
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures) + self.failures_omitted
 
     @property
     def total_count(self) -> int:
-        return len(self.successes) + len(self.failures) + len(self.pendings)
+        return len(self.successes) + self.failure_count + len(self.pendings)
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,8 @@ class Account:
     key_hash: str
     created: int
     revoked: int | None = None
+    # Web session cookies carry this; logout, rotate and revoke bump it, ending every session.
+    session_generation: int = 0
 
     @property
     def active(self) -> bool:
@@ -246,3 +254,8 @@ class Store(Protocol):
     def list_accounts(self) -> list[Account]: ...
 
     def update_account(self, account: Account) -> None: ...
+
+    def end_sessions(self, name: str) -> None:
+        """Bump the account's session_generation in one atomic step (a logout must never write
+        back a key hash that an admin just rotated)."""
+        ...

@@ -27,6 +27,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
+from indexer.search import model as search_model
 from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp_rank_of
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.store import elastic_queries as q
@@ -431,12 +432,16 @@ class ElasticStore:
     # -- search -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
         body = q.search(query)
+        if query.time_budget_ms:  # Elasticsearch stops collecting at the timeout and says so
+            body["timeout"] = f"{query.time_budget_ms}ms"
         try:
             result = self._es().search(index=self.names["search"], body=body)
         except TransportError as exc:
             if query.advanced and exc.status_code == 400:
                 raise SearchSyntaxError(f"the advanced query could not be parsed: {exc.error}") from None
             raise StoreError(f"Elasticsearch at {self.where} refused a search: {exc}") from exc
+        if result.get("timed_out") and query.time_budget_ms:
+            raise search_model.SearchTimeout(query.time_budget_ms)
         hits = result["hits"]["hits"]
         total = result["hits"]["total"]
         facets = {
@@ -676,6 +681,18 @@ class ElasticStore:
     def update_account(self, account: Account) -> None:
         self._put(
             f"account|{account.name}", {"kind": "account", "key": account.name, "record": account.__dict__}
+        )
+
+    def end_sessions(self, name: str) -> None:
+        script = "ctx._source.record.session_generation = (ctx._source.record.session_generation ?: 0) + 1"
+        self._call(
+            "ending sessions",
+            lambda es: es.update(
+                index=self.names["meta"],
+                id=f"account|{name}",
+                body={"script": {"source": script}},
+                refresh="wait_for",
+            ),
         )
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -22,7 +23,14 @@ from typing import Any
 import orjson
 
 from indexer.errors import StoreError
-from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+from indexer.search.model import (
+    Related,
+    SearchQuery,
+    SearchResult,
+    SearchSyntaxError,
+    SearchTimeout,
+    SightingSummary,
+)
 from indexer.store import embedded_search
 from indexer.store.base import (
     SERVER,
@@ -86,9 +94,24 @@ CREATE TABLE IF NOT EXISTS ingest_totals (
 );
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
-    created INTEGER NOT NULL, revoked INTEGER
+    created INTEGER NOT NULL, revoked INTEGER, session_generation INTEGER NOT NULL DEFAULT 0
 );
 """
+_ACCOUNT_COLUMNS = "name, role, key_hash, created, revoked, session_generation"
+
+
+def _upgrade_accounts(conn: sqlite3.Connection) -> None:
+    """Stores made before web sessions had generations get the column (idempotent)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+    if columns and "session_generation" not in columns:
+        try:
+            conn.execute("ALTER TABLE accounts ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
+
+# Virtual-machine steps between two looks at a search's clock (~0.1 ms of work each time).
+_PROGRESS_STEPS = 1000
 
 _OBJECT_COLUMNS = "id, type, version, version_text, spec_version, date_added, body"
 
@@ -114,6 +137,7 @@ class EmbeddedStore:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
+            _upgrade_accounts(conn)
         except sqlite3.Error as exc:
             if not os.access(self.path.parent, os.W_OK):
                 # WAL mode writes its -shm file even to read, so a read-only directory stops reads too.
@@ -145,6 +169,7 @@ class EmbeddedStore:
             # closing(): sqlite3's own context manager commits but leaves the connection open.
             with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
+                _upgrade_accounts(conn)  # before the schema: CREATE TABLE IF NOT EXISTS keeps old columns
                 conn.executescript(_SCHEMA)
                 _migrate_objects(conn)
                 if embedded_search.ensure_search_index(conn):
@@ -406,10 +431,36 @@ class EmbeddedStore:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
+        conn = self._conn()
+        budget = query.time_budget_ms
+        if not budget:
+            try:
+                return embedded_search.search(conn, query)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        # SQLite calls the handler every N virtual-machine steps (FTS5 prefix merges included);
+        # a true return interrupts the statement, so no single search holds a worker past budget.
+        deadline = time.monotonic() + budget / 1000
+        expired = False
+
+        def over_budget() -> bool:
+            nonlocal expired
+            expired = time.monotonic() > deadline
+            return expired
+
+        conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
         try:
-            return embedded_search.search(self._conn(), query)
+            return embedded_search.search(conn, query)
         except sqlite3.OperationalError as exc:
+            if expired:
+                raise SearchTimeout(budget) from None
             raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        except SearchSyntaxError:
+            if expired:  # the advanced query's probe was cut short: time, not syntax
+                raise SearchTimeout(budget) from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
     def sightings_of(
         self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
@@ -424,7 +475,12 @@ class EmbeddedStore:
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:
         details = orjson.dumps(
-            {"successes": status.successes, "failures": status.failures, "pendings": status.pendings}
+            {
+                "successes": status.successes,
+                "failures": status.failures,
+                "pendings": status.pendings,
+                "failures_omitted": status.failures_omitted,
+            }
         )
         with self._write() as conn:
             conn.execute(
@@ -461,6 +517,7 @@ class EmbeddedStore:
             successes=details["successes"],
             failures=details["failures"],
             pendings=details["pendings"],
+            failures_omitted=details.get("failures_omitted", 0),
         )
 
     # -- connector cursors ------------------------------------------------------------------
@@ -519,8 +576,15 @@ class EmbeddedStore:
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO accounts (name, role, key_hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
-                    (account.name, account.role, account.key_hash, account.created, account.revoked),
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        account.name,
+                        account.role,
+                        account.key_hash,
+                        account.created,
+                        account.revoked,
+                        account.session_generation,
+                    ),
                 )
         except sqlite3.IntegrityError:
             raise StoreError(f"an account named {account.name!r} already exists") from None
@@ -528,7 +592,7 @@ class EmbeddedStore:
     def get_account(self, name: str) -> Account | None:
         row = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts WHERE name = ?", (name,))
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name = ?", (name,))
             .fetchone()
         )
         return None if row is None else Account(*row)
@@ -536,7 +600,7 @@ class EmbeddedStore:
     def list_accounts(self) -> list[Account]:
         rows = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts ORDER BY name")
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY name")
             .fetchall()
         )
         return [Account(*row) for row in rows]
@@ -544,8 +608,15 @@ class EmbeddedStore:
     def update_account(self, account: Account) -> None:
         with self._write() as conn:
             conn.execute(
-                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ? WHERE name = ?",
-                (account.role, account.key_hash, account.revoked, account.name),
+                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ?, session_generation = ?"
+                " WHERE name = ?",
+                (account.role, account.key_hash, account.revoked, account.session_generation, account.name),
+            )
+
+    def end_sessions(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?", (name,)
             )
 
 
