@@ -18,7 +18,7 @@ from config import CollectionSettings
 from indexer.errors import InvalidObjectError
 from indexer.store.base import NewObject, Store
 from indexer.timestamps import parse_timestamp
-from indexer.tlp import object_tlp, tlp_rank
+from indexer.tlp import effective_tlp, tlp_rank
 from indexer.validate import validate_stix_object
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def prepare_object(obj: Any, collection: CollectionSettings, validate: bool = Tr
     """
     if validate:
         validate_stix_object(obj)
-    level = object_tlp(obj.get("object_marking_refs", ()))
+    level = effective_tlp(obj)
     if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):
         ceiling = collection.tlp_ceiling.upper()
         raise InvalidObjectError(f"marked TLP:{level.upper()}, above this collection's ceiling TLP:{ceiling}")

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from config import CollectionSettings, SanitizeSettings
-from indexer.tlp import object_tlp, tlp_rank
+from indexer.tlp import effective_tlp, tlp_rank
 
 log = logging.getLogger(__name__)
 _COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*(?:=|LIKE|MATCHES)\s*'((?:[^'\\]|\\.)*)'")
@@ -156,7 +156,7 @@ class Sanitizer:
         return prune(kept, dropped, drops), drops
 
     def object_reason(self, obj: dict[str, Any], collection: CollectionSettings) -> str | None:
-        level = object_tlp(obj.get("object_marking_refs", ()))
+        level = effective_tlp(obj)
         if level == "red":
             return "tlp-red"
         if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):

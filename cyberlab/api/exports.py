@@ -35,7 +35,7 @@ from cyberlab.web.security import web_caller
 from indexer.search.values import is_compound, pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
-from indexer.tlp import TLP_MARKING_IDS
+from indexer.tlp import effective_tlp
 
 bp = Blueprint("exports", __name__)
 KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
@@ -121,9 +121,7 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
     writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
     for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
         ind = entry.indicator
-        tlp = next(
-            (TLP_MARKING_IDS[r] for r in ind.get("object_marking_refs", []) if r in TLP_MARKING_IDS), ""
-        )
+        tlp = effective_tlp(ind) or ""
         sources = ";".join(r["source_name"] for r in ind.get("external_references", []) if "source_name" in r)
         # A leading = + - @ would be a formula to a spreadsheet: indicator values are attacker-chosen.
         cells = [
