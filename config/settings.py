@@ -142,6 +142,21 @@ class SanitizeSettings:
     protected_domains: tuple[str, ...]
     warninglists: bool
     warninglists_exclude: tuple[str, ...] = ()
+    # Networks broader than these prefixes never reach a blocklist (a /8 there blocks a continent).
+    min_prefix_v4: int = 16
+    min_prefix_v6: int = 32
+    # Non-public ranges shared anyway (e.g. the RFC 5737 documentation ranges in a demo or test).
+    allowed_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits every incoming object is checked against before anything costly (a parser) runs."""
+
+    max_pattern_length: int = 10240  # characters of one STIX pattern
+    max_pattern_comparisons: int = 200  # comparisons in one pattern
+    max_pattern_depth: int = 20  # nested brackets and parentheses in one pattern
+    max_object_depth: int = 32  # nested JSON objects/lists in one STIX object
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,7 @@ class Settings:
     platform_name: str = "CyberLab"
     # Where partners' sightings (web form, POST /api/v1/sightings) are stored.
     sightings_collection: str = "partner-sightings"
+    validation: ValidationSettings = ValidationSettings()
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)

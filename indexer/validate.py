@@ -25,23 +25,13 @@ from stix2patterns.validator import run_validator as parse_pattern
 from stix2validator.v21 import enums
 
 from indexer.errors import InvalidObjectError
+from indexer.pattern import Comparison, PatternError, comparisons, is_simple, tokenize
 from indexer.timestamps import parse_timestamp
 
 _SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-# One comparison of an observable path with a string literal, e.g. file:hashes.'SHA-256' = '...'.
-_COMPARISON = (
-    r"""(?P<type>[a-z0-9][a-z0-9-]*[a-z0-9]):[a-z0-9_]+(?:\.(?:[A-Za-z0-9_]+|'[A-Za-z0-9_.-]+'))*"""
-    r"""\s*(?:=|!=|LIKE|MATCHES)\s*'(?:[^'\\]|\\['\\])*'"""
-)
-# One observation expression of such comparisons joined by AND/OR: what most indicators carry.
-_SIMPLE_PATTERN = re.compile(
-    rf"^\[\s*{_COMPARISON}(?:\s+(?:AND|OR)\s+{_COMPARISON.replace('?P<type>', '')})*\s*\]$"
-)
-_HASH_COMPARISON = re.compile(r"""hashes\.'?([A-Za-z0-9-]+)'?\s*(?:=|!=)\s*'([^']*)'""")
 _HASH_HEX_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA1": 40, "SHA-256": 64, "SHA256": 64, "SHA-512": 128}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_PATTERN_TYPES = re.compile(r"(?:^\[|\s(?:AND|OR)\s+)\s*([a-z0-9][a-z0-9-]*[a-z0-9]):")
 
 
 def _escape_class_dollars(pattern: str) -> str:
@@ -201,23 +191,36 @@ def _check_pattern(obj: dict[str, Any]) -> None:
     pattern = obj.get("pattern")
     if not isinstance(pattern, str):
         raise InvalidObjectError("'pattern' must be a string")
+    # One linear pass under the limits first: only a pattern within them reaches the grammar
+    # parser, which recurses per nesting level and per chained term.
+    try:
+        tokens = tokenize(pattern)
+        found = comparisons(pattern)
+    except PatternError as exc:
+        raise InvalidObjectError(f"invalid STIX pattern: {exc}") from None
     if (
-        _SIMPLE_PATTERN.match(pattern)
-        and all(t in enums.OBSERVABLE_TYPES for t in _PATTERN_TYPES.findall(pattern))
-        and _hashes_well_formed(pattern)
+        is_simple(tokens)
+        and all(c.object_type in enums.OBSERVABLE_TYPES for c in found)
+        and _hashes_well_formed(found)
     ):
         return
-    errors = _parse_errors(pattern, str(obj.get("pattern_version", "2.1")))
+    try:
+        errors = _parse_errors(pattern, str(obj.get("pattern_version", "2.1")))
+    except RecursionError:  # the limits should make this impossible; never a 500 if they do not
+        raise InvalidObjectError("invalid STIX pattern: nested too deeply to parse") from None
     if errors:
         raise InvalidObjectError(f"invalid STIX pattern: {errors[0]}")
 
 
-def _hashes_well_formed(pattern: str) -> bool:
+def _hashes_well_formed(found: list[Comparison]) -> bool:
     """The grammar parser also checks hash values; the fast path only takes the ones it can vouch for."""
-    for algorithm, value in _HASH_COMPARISON.findall(pattern):
-        length = _HASH_HEX_LENGTHS.get(algorithm.upper())
-        if length is None or len(value) != length or not _HEX.match(value):
-            return False
+    for comparison in found:
+        if "hashes." not in comparison.path or comparison.operator not in ("=", "!="):
+            continue
+        length = _HASH_HEX_LENGTHS.get(comparison.path.rsplit("hashes.", 1)[1].strip("'").upper())
+        for value in comparison.values:
+            if length is None or len(value) != length or not _HEX.match(value):
+                return False
     return True
 
 

@@ -179,7 +179,7 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
         return bool(svc.store.search(SearchQuery(collections=everywhere, ids=(indicator_id,), limit=1)).hits)
 
     receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
-    report = ingest_objects(svc.store, collection, receipt.objects)
+    report = ingest_objects(svc.store, collection, receipt.objects, sanitizer=svc.sanitizer)
     outcome = {r.id: r.message for r in report.successes}
     failed = {r.id: r.message for r in report.failures}
     for line in receipt.lines:

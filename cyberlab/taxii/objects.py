@@ -66,9 +66,9 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     sightings = svc.settings.collection(svc.settings.sightings_collection)
     if caller.role == "partner" and sightings is not None and collection.id == sightings.id:
         # The partner's own identity goes in first (quietly: it is not one of the posted objects).
-        ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
+        ingest_objects(svc.store, collection, [partner_identity(caller.name or "")], sanitizer=None)
         objects = attribute_to_partner(objects, caller.name or "")
-    report = ingest_objects(svc.store, collection, objects)
+    report = ingest_objects(svc.store, collection, objects, sanitizer=svc.sanitizer)
     record = StatusRecord(
         id=str(uuid.uuid4()),
         collection=collection.id,
