@@ -24,6 +24,8 @@ def _get(server: LiveServer, name: str, **headers: str) -> requests.Response:
 def test_after_an_admin_delete_ip_txt_drops_the_value_and_its_etag(server: LiveServer) -> None:
     doomed = indicator("[ipv4-addr:value = '5.188.73.1']")
     assert not failures(post(server, "security", [doomed], role="admin"))
+    # Something newer arrives: the deleted object is then not the newest (nor is the cache cold).
+    assert not failures(post(server, "security", [indicator("[ipv4-addr:value = '5.188.73.2']")]))
     before = _get(server, "ip.txt")
     assert "5.188.73.1" in before.text.splitlines()
     etag = before.headers["ETag"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import requests
@@ -60,10 +59,3 @@ def test_a_limit_of_superscript_two_is_a_400(server: LiveServer) -> None:
     )
     assert response.status_code == 400, response.text
     assert "limit" in response.json()["description"]
-
-
-def test_an_odd_object_never_fails_the_envelope(server: LiveServer) -> None:
-    odd = {"type": "indicator", "id": f"indicator--{uuid.uuid4()}", "pattern": ["not", "a", "string"]}
-    fine = indicator("[ipv4-addr:value = '5.188.72.7']")
-    response = post(server, "security", [odd, {"type": "x-thing", "id": 7}, fine])
-    assert response.json()["success_count"] == 1
