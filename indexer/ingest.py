@@ -22,7 +22,7 @@ from indexer.sanitize import CONTAINERS, REF_KEYS, Sanitizer
 from indexer.store.base import NewObject, Store
 from indexer.timestamps import parse_timestamp
 from indexer.tlp import effective_tlp, tlp_rank
-from indexer.validate import validate_stix_object
+from indexer.validate import too_deep, validate_stix_object
 from indexer.wellformed import object_problem
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def prepare_object(obj: Any, collection: CollectionSettings, validate: bool = Tr
     validate=False skips the STIX check for objects the caller has just validated itself.
     """
     max_depth = pattern.LIMITS.max_object_depth
-    if _too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
+    if too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
         raise InvalidObjectError(f"the object nests deeper than {max_depth} levels")
     if validate:
         validate_stix_object(obj)
@@ -159,23 +159,6 @@ def _refused(
                 refused[new.id] = "depends on an object that is not shared"
                 changed = True
     return refused
-
-
-def _too_deep(obj: Any, limit: int) -> bool:
-    """Whether JSON nests deeper than `limit` (iterative: a deep object cannot exhaust the stack)."""
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
 
 
 def _store_batch(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import stix2validator
 from stix2patterns.validator import run_validator as parse_pattern
 from stix2validator.v21 import enums
 
+from indexer import pattern as pattern_limits
 from indexer.errors import InvalidObjectError
 from indexer.pattern import Comparison, PatternError, comparisons, is_simple, tokenize
 from indexer.timestamps import parse_timestamp
@@ -137,6 +138,9 @@ def validate_stix_object(obj: Any) -> None:
     """Raise InvalidObjectError saying what is wrong if `obj` is not a valid STIX 2.1 object."""
     if not isinstance(obj, dict):
         raise InvalidObjectError("not a JSON object")
+    max_depth = pattern_limits.LIMITS.max_object_depth
+    if too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
+        raise InvalidObjectError(f"the object nests deeper than {max_depth} levels")
     stix_type = obj.get("type")
     if not isinstance(stix_type, str) or not _TYPE_RE.match(stix_type):
         raise InvalidObjectError("'type' is missing or not a valid STIX type name")
@@ -158,6 +162,23 @@ def validate_stix_object(obj: Any) -> None:
     _check_timestamps(obj, stix_type)
     if stix_type == "indicator" and obj.get("pattern_type") == "stix":
         _check_pattern(obj)
+
+
+def too_deep(obj: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than `limit` (iterative: a deep object cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _schema_message(exc: fastjsonschema.JsonSchemaException) -> str:
