@@ -317,11 +317,17 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
         if conn.default_tlp not in TLP_LEVELS:
             raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
-    for cidr in settings.sanitize.protected_networks:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ConfigError(f"sanitize.protected_networks: {cidr!r} is not a CIDR") from None
+    for name in ("protected_networks", "allowed_networks"):
+        for cidr in getattr(settings.sanitize, name):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"sanitize.{name}: {cidr!r} is not a CIDR") from None
+    for name in ("max_pattern_length", "max_pattern_comparisons", "max_pattern_depth", "max_object_depth"):
+        if getattr(settings.validation, name) < 1:
+            raise ConfigError(f"validation.{name} must be at least 1")
+    if settings.validation.max_object_depth > 250:  # orjson refuses deeper than 255 (a 500)
+        raise ConfigError("validation.max_object_depth must be at most 250")
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
