@@ -141,6 +141,9 @@ class Sanitizer:
                     continue
                 for value in comparison.values:
                     kind = _kind_of(comparison.object_type, comparison.path, value)
+                    if kind == "ip" and comparison.operator in ("LIKE", "MATCHES"):
+                        # a wildcard or regex over addresses: only a literal address is vetted
+                        kind = kind if _looks_like_ip(value.split("/")[0]) else None
                     if kind:
                         yield kind, value
         elif stix_type in ("ipv4-addr", "ipv6-addr"):
@@ -221,7 +224,9 @@ def _looks_like_ip(host: str) -> bool:
 def _kind_of(obj_type: str, prop: str, value: str) -> str | None:
     if prop.endswith(".type") or prop == "type":
         return None
-    if obj_type in ("ipv4-addr", "ipv6-addr") or (obj_type == "network-traffic" and prop.endswith("value")):
+    if obj_type in ("ipv4-addr", "ipv6-addr"):
+        return "ip"  # whatever it holds: _check_ip refuses what is not one address or network
+    if obj_type == "network-traffic" and prop.endswith("value"):
         return "ip" if _looks_like_ip(value.split("/")[0]) else None
     if obj_type == "domain-name":
         return "domain"
