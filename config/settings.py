@@ -146,6 +146,21 @@ class SanitizeSettings:
     protected_domains: tuple[str, ...]
     warninglists: bool
     warninglists_exclude: tuple[str, ...] = ()
+    # Networks broader than these prefixes never reach a blocklist (a /8 there blocks a continent).
+    min_prefix_v4: int = 16
+    min_prefix_v6: int = 32
+    # Non-public ranges shared anyway (e.g. the RFC 5737 documentation ranges in a demo or test).
+    allowed_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits every incoming object is checked against before anything costly (a parser) runs."""
+
+    max_pattern_length: int = 10240  # characters of one STIX pattern
+    max_pattern_comparisons: int = 200  # comparisons in one pattern
+    max_pattern_depth: int = 20  # nested brackets and parentheses in one pattern
+    max_object_depth: int = 32  # nested JSON objects/lists in one STIX object
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,7 @@ class Settings:
     platform_name: str = "CyberLab"
     # Where partners' sightings (web form, POST /api/v1/sightings) are stored.
     sightings_collection: str = "partner-sightings"
+    validation: ValidationSettings = ValidationSettings()
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
@@ -333,11 +349,17 @@ def _check_settings(settings: Settings) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or network") from None
-    for cidr in settings.sanitize.protected_networks:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ConfigError(f"sanitize.protected_networks: {cidr!r} is not a CIDR") from None
+    for name in ("protected_networks", "allowed_networks"):
+        for cidr in getattr(settings.sanitize, name):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"sanitize.{name}: {cidr!r} is not a CIDR") from None
+    for name in ("max_pattern_length", "max_pattern_comparisons", "max_pattern_depth", "max_object_depth"):
+        if getattr(settings.validation, name) < 1:
+            raise ConfigError(f"validation.{name} must be at least 1")
+    if settings.validation.max_object_depth > 250:  # orjson refuses deeper than 255 (a 500)
+        raise ConfigError("validation.max_object_depth must be at most 250")
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:

@@ -17,6 +17,7 @@ from config import ConfigError, CyberlabError, Settings, load_settings
 from config.settings import ROLES
 from cyberlab import accounts
 from indexer.ingest import IngestReport, ingest_objects
+from indexer.sanitize import Sanitizer
 from indexer.store import open_store
 from indexer.store.base import Store
 from indexer.store.embedded import EmbeddedStore
@@ -83,7 +84,9 @@ def init(ctx: Context, demo: bool) -> None:
             collection = ctx.settings.collections.get(alias)
             if collection is None:
                 continue
-            report = ingest_objects(ctx.store, collection, demo_bundle(400 if tlp == "green" else 120, tlp))
+            report = ingest_objects(  # our own synthetic demo data: nothing to sanitize
+                ctx.store, collection, demo_bundle(400 if tlp == "green" else 120, tlp), sanitizer=None
+            )
             _print_report(report, alias)
 
 
@@ -212,7 +215,7 @@ def ingest_file(ctx: Context, path: Path, collection: str) -> None:
             f"{path} is neither a STIX bundle nor a TAXII envelope (no 'objects' list)"
         )
     with click.progressbar(document["objects"], label=f"ingesting {path.name}", file=sys.stderr) as objects:
-        report = ingest_objects(ctx.store, coll, objects)
+        report = ingest_objects(ctx.store, coll, objects, sanitizer=Sanitizer(ctx.settings.sanitize))
     _print_report(report, coll.alias)
     if report.failures:
         sys.exit(1)

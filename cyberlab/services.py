@@ -10,6 +10,7 @@ from config import Settings
 from cyberlab.auth import Authenticator, build_authenticator
 from cyberlab.taxii.paging import PageTokens
 from cyberlab.taxii.params import PagingLimits
+from indexer import pattern
 from indexer.sanitize import Sanitizer
 from indexer.store.base import Store
 
@@ -25,6 +26,7 @@ class Services:
 
 
 def build_services(settings: Settings, store: Store) -> Services:
+    pattern.configure(settings.validation)  # the limits every incoming pattern/object is held to
     return Services(
         settings=settings,
         store=store,

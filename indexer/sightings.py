@@ -20,6 +20,7 @@ from indexer.normalize.common import identity, indicator_id, pattern_for, stable
 from indexer.sanitize import Sanitizer
 from indexer.timestamps import format_timestamp, parse_timestamp
 from indexer.tlp import MARKING_FOR_LEVEL
+from indexer.wellformed import value_problem
 
 MAX_LINES = 10_000
 MAX_VALUE = 2048
@@ -43,6 +44,7 @@ TYPE_NAMES = {
     "sha256": "sha256",
     "sha-256": "sha256",
 }
+WELLFORMED_KIND = {"md5": "hash", "sha1": "hash", "sha256": "hash"}
 SANITIZER_KIND = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
 
 
@@ -198,6 +200,9 @@ def build_sightings(
             if not 1 <= line.count <= 999_999_999:
                 raise LineRejected("count must be between 1 and 999,999,999")
             kind = classify(value, line.type)
+            problem = value_problem(WELLFORMED_KIND.get(kind, kind), value)
+            if problem:  # one value, one line: never a newline smuggling more blocklist lines
+                raise LineRejected(f"the value {problem}")
             value = value.lower() if kind in ("domain", "md5", "sha1", "sha256") else value
             reason = sanitizer.check(SANITIZER_KIND.get(kind, kind), value)
             if reason:

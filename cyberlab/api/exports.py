@@ -8,9 +8,11 @@
 
 Only the latest version of each indicator, neither revoked nor expired, is exported; compound
 patterns (A AND B) are left out of flat lists, which cannot say "both". Access follows TAXII's:
-HTTP Basic with the account's API key, anonymous for public collections. ETag and Last-Modified
-change only when the collection gains objects or an exported indicator expires, so a poller's
-If-None-Match is answered 304 without rebuilding the list.
+HTTP Basic with the account's API key, anonymous for public collections. Every line is checked again
+before it is written (defence in depth behind ingest): a value that is not one well-formed value of
+its kind, or a network broader than sanitize.min_prefix_v4/v6, is never emitted. ETag and
+Last-Modified change only when the collection gains or loses objects or an exported indicator
+expires, so a poller's If-None-Match is answered 304 without rebuilding the list.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import ipaddress
 import threading
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +38,8 @@ from cyberlab.services import services
 from indexer.search.values import is_compound, pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
-from indexer.tlp import TLP_MARKING_IDS
+from indexer.tlp import effective_tlp
+from indexer.wellformed import value_problem
 
 bp = Blueprint("exports", __name__)
 KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
@@ -53,12 +58,31 @@ class Entry:
     indicator: dict[str, Any]
 
 
-def entries(indicator: dict[str, Any]) -> list[Entry]:
-    """The values a blocklist can carry for one indicator: none for compound (AND) patterns."""
+def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None) -> list[Entry]:
+    """The values a blocklist can carry for one indicator: none for compound (AND) patterns, and
+    none that is not exactly one well-formed value (or is a network broader than min_prefix)."""
     pattern = indicator.get("pattern", "")
-    if indicator.get("pattern_type") != "stix" or is_compound(pattern):
+    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str) or is_compound(pattern):
         return []
-    return [Entry(v.value, v.kind, indicator) for v in pattern_values(pattern) if v.kind in KINDS]
+    return [
+        Entry(v.value, v.kind, indicator)
+        for v in pattern_values(pattern)
+        if v.kind in KINDS and exportable(v.kind, v.value, min_prefix or _MIN_PREFIX)
+    ]
+
+
+_MIN_PREFIX = {4: 16, 6: 32}
+
+
+def exportable(kind: str, value: str, min_prefix: dict[int, int]) -> bool:
+    """Whether `value` may be one line of a blocklist: one well-formed value of its kind, and no
+    network broader than the minimum prefixes (0.0.0.0/0 in a firewall list blocks everything)."""
+    if value_problem(kind, value):
+        return False
+    if kind in ("ip", "cidr"):
+        network = ipaddress.ip_network(value, strict=False)
+        return network.prefixlen >= min_prefix[network.version]
+    return True
 
 
 def _current(indicator: dict[str, Any], now: int) -> bool:
@@ -83,6 +107,8 @@ _cache_lock = threading.Lock()
 
 def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: ReadScope) -> Built:
     store = services().store
+    sanitize = services().settings.sanitize
+    min_prefix = {4: sanitize.min_prefix_v4, 6: sanitize.min_prefix_v6}
     selected: list[Entry] = []
     fresh_until = 2**62
     after: Keyset | None = None
@@ -103,7 +129,7 @@ def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: R
                 continue
             picked = [
                 e
-                for e in entries(indicator)
+                for e in entries(indicator, min_prefix)
                 if kind == "all" or e.kind == kind or (kind == "cidr" and e.kind == "ip")
             ]
             if picked and indicator.get("valid_until"):
@@ -130,9 +156,7 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
     writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
     for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
         ind = entry.indicator
-        tlp = next(
-            (TLP_MARKING_IDS[r] for r in ind.get("object_marking_refs", []) if r in TLP_MARKING_IDS), ""
-        )
+        tlp = effective_tlp(ind) or ""
         sources = ";".join(r["source_name"] for r in ind.get("external_references", []) if "source_name" in r)
         # A leading = + - @ would be a formula to a spreadsheet: indicator values are attacker-chosen.
         cells = [
@@ -145,8 +169,20 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
             ";".join(ind.get("labels", [])),
             sources,
         ]
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in cells])
+        writer.writerow([_cell(str(c)) for c in cells])
     return out.getvalue().encode()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ TAB or CR would make it a formula
+    (labels and sources are attacker-chosen), so it gets a leading quote; control characters
+    (a bare CR or LF would break rows in some readers) become spaces."""
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def _as_cidr(entry: Entry) -> str:
@@ -176,7 +212,7 @@ def export(collection_id: str, name: str) -> Response:
             f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}",
         )
     now = now_micros()
-    newest = services().store.newest_date_added(collection.id)
+    newest = services().store.last_change(collection.id)  # adds and deletes alike
     scope = read_scope(caller, collection, services().settings.sightings_collection)
     key = (collection.id, kind, fmt, scope)
     with _cache_lock:

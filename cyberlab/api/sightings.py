@@ -198,8 +198,10 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
     # The identity is the server's (partners never post identities); the rest is the caller's.
     identity, *reported = receipt.objects
-    ingest_objects(svc.store, collection, [identity])
-    report = ingest_objects(svc.store, collection, reported, owner=write_owner(caller))
+    ingest_objects(svc.store, collection, [identity], sanitizer=None)  # made here, not posted
+    report = ingest_objects(
+        svc.store, collection, reported, owner=write_owner(caller), sanitizer=svc.sanitizer
+    )
     outcome = {r.id: r.message for r in report.successes}
     failed = {r.id: r.message for r in report.failures}
     for line in receipt.lines:

@@ -80,9 +80,11 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         if in_sightings:
             # The partner's identity goes in first, quietly (it is not one of the posted objects),
             # and as the server's: the partner names itself through its account, not by posting.
-            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
+            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")], sanitizer=None)
     # Every id belongs to the account that stored it first here: others' are failures.
-    report = ingest_objects(svc.store, collection, objects, owner=write_owner(caller))
+    report = ingest_objects(
+        svc.store, collection, objects, owner=write_owner(caller), sanitizer=svc.sanitizer
+    )
     kept = svc.settings.limits.status_failures  # what is stored per status stays bounded
     record = StatusRecord(
         id=str(uuid.uuid4()),

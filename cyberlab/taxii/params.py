@@ -161,7 +161,10 @@ def _limit(limits: PagingLimits) -> int:
     value = request.args.get("limit")
     if value is None:
         return limits.default
-    if not value.strip().isdigit() or int(value) < 1:
-        raise bad_parameter("limit", f"{value!r} is not a positive integer")
+    text = value.strip()
+    # ASCII digits only: str.isdigit() is true for '²', which int() then refuses (a 500). And at
+    # most 9 of them: anything longer is capped at the maximum anyway.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise bad_parameter("limit", f"{value[:40]!r} is not a positive integer")
     # The spec lets a server return fewer than asked; we cap at the configured maximum.
-    return min(int(value), limits.maximum)
+    return min(int(text), limits.maximum)

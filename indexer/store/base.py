@@ -200,6 +200,11 @@ class Store(Protocol):
         """The largest date_added in the collection (0 if empty): cheap change detection."""
         ...
 
+    def last_change(self, collection: str) -> int:
+        """When the collection last gained or lost an object version (micros; 0 if never):
+        what caches of a collection's contents (exports) and their Last-Modified follow."""
+        ...
+
     # -- search (indexer/search/model.py) ---------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
         """Analyst search over the latest version of every object. Raises SearchSyntaxError for

@@ -367,6 +367,10 @@ class ElasticStore:
             self._call("a count", lambda es: es.count(index=self.names["objects"], body=body))["count"]
         )
 
+    def last_change(self, collection: str) -> int:
+        # Deletes are not timestamped in this backend yet: only adds are followed.
+        return self.newest_date_added(collection)
+
     def newest_date_added(self, collection: str) -> int:
         body = {
             "size": 1,

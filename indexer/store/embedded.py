@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS collection_specs (
 );
 CREATE TABLE IF NOT EXISTS clock (one INTEGER PRIMARY KEY CHECK (one = 1), last INTEGER NOT NULL);
 INSERT OR IGNORE INTO clock (one, last) VALUES (1, 0);
+-- When each collection last lost an object version: with the newest date_added, its last change
+-- (what export caches and their Last-Modified follow).
+CREATE TABLE IF NOT EXISTS collection_deletes (collection TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (
     id TEXT PRIMARY KEY, collection TEXT NOT NULL, owner TEXT NOT NULL,
     request_timestamp INTEGER NOT NULL, status TEXT NOT NULL, details BLOB NOT NULL
@@ -392,6 +395,16 @@ class EmbeddedStore:
         try:
             with self._write() as conn:
                 deleted = conn.execute(f"DELETE FROM objects WHERE {' AND '.join(where)}", params).rowcount
+                if deleted:
+                    # Strictly after every date_added so far: the change is always visible.
+                    last = conn.execute("SELECT last FROM clock").fetchone()[0]
+                    at = max(now_micros(), last + 1)
+                    conn.execute("UPDATE clock SET last = ?", (at,))
+                    conn.execute(
+                        "INSERT INTO collection_deletes (collection, at) VALUES (?1, ?2)"
+                        " ON CONFLICT (collection) DO UPDATE SET at = ?2",
+                        (collection, at),
+                    )
                 # The surviving versions' first/last flags must describe what is left.
                 conn.execute(
                     "UPDATE objects SET"
@@ -420,6 +433,14 @@ class EmbeddedStore:
             .fetchone()
         )
         return int(row[0] or 0)
+
+    def last_change(self, collection: str) -> int:
+        row = (
+            self._conn()
+            .execute("SELECT at FROM collection_deletes WHERE collection = ?", (collection,))
+            .fetchone()
+        )
+        return max(self.newest_date_added(collection), int(row[0]) if row else 0)
 
     def count(self, collection: str) -> int:
         row = (
