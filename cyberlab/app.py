@@ -15,6 +15,7 @@ from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
 from cyberlab.web import admin as web_admin
+from cyberlab.web import digest_views as web_digest
 from cyberlab.web import views as web_views
 from cyberlab.web.security import add_security_headers
 from indexer.store import open_store
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.register_blueprint(module.bp)
     app.register_blueprint(web_views.bp)
     app.register_blueprint(web_admin.bp)
+    app.register_blueprint(web_digest.bp)
     app.after_request(add_security_headers)
     observability.install(app)
     ratelimit.install(app, settings)
