@@ -17,9 +17,16 @@ import requests
 
 from config import load_settings
 from cyberlab.digest import UnsubscribeTokens
-from tests.conftest import SIGNING_KEY, TEST_CONFIG, LiveServer, make_settings, prepare_store, server_env, start_server
+from tests.conftest import (
+    SIGNING_KEY,
+    TEST_CONFIG,
+    LiveServer,
+    make_settings,
+    prepare_store,
+    server_env,
+    start_server,
+)
 from tests.cyberlab.smallbiz import SmtpServer, cli, csrf, indicator, login
-
 
 GREEN_IP = "198.51.100.23"
 GREEN_DOMAIN = "phish-login.example"
@@ -165,7 +172,7 @@ def test_html_digest_shows_values_as_inert_text(site: LiveServer, smtp: SmtpServ
     before = len(smtp.mailbox.received)
     code, out = send(site, smtp, "--force")
     assert code == 0 and "partner: sent" in out, out
-    msg = [m for m in smtp.mailbox.received[before:] if m["To"] == "partner@shop.example"][0]
+    msg = next(m for m in smtp.mailbox.received[before:] if m["To"] == "partner@shop.example")
     html = body(msg, "html")
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<table>" in html  # it is an HTML part, and the plain one is there too
@@ -179,7 +186,7 @@ def test_unsubscribe_link_works_without_login_and_only_for_its_account(
     assert subscribe(site, "analyst", collection=[city]).status_code == 200
     before = len(smtp.mailbox.received)
     assert "analyst: sent" in send(site, smtp, "--force")[1]
-    msg = [m for m in smtp.mailbox.received[before:] if m["To"] == "analyst@shop.example"][0]
+    msg = next(m for m in smtp.mailbox.received[before:] if m["To"] == "analyst@shop.example")
     link = re.search(r"Unsubscribe \(no login needed\): (\S+)", body(msg)).group(1)  # type: ignore[union-attr]
     path = urlsplit(link).path
     # A mail scanner's GET changes nothing; the button (or RFC 8058 one-click POST) does.
@@ -214,7 +221,7 @@ def test_worker_sends_due_digests_on_its_schedule(tmp_path: Path, smtp: SmtpServ
     config = tmp_path / "worker.toml"
     config.write_text(
         TEST_CONFIG.read_text()
-        + '\n[connectors.city-soc]\nenabled = false\n[connectors.cert-fr]\nenabled = false\n'
+        + "\n[connectors.city-soc]\nenabled = false\n[connectors.cert-fr]\nenabled = false\n"
     )
     done = cli(tmp_path, "worker", "--once", **smtp.env, CYBERLAB_CONFIG=str(config))
     assert done.returncode == 0, done.stderr
