@@ -59,7 +59,7 @@ def _store_problem(message: str) -> str:
 
 def _page(exc: TaxiiError | HTTPException) -> Response | None:
     """People using the web pages get an HTML page, not JSON."""
-    if request.blueprint not in ("web", "web_admin"):
+    if not (request.blueprint or "").startswith("web"):  # web, web_admin, web_digest, web_check
         return None
     from cyberlab.web.views import render_error
 
