@@ -91,17 +91,19 @@ class Extraction:
     is_email: bool = False
     not_checked: int = 0  # values over check.max_values
 
+    _index: dict[tuple[str, str], Observable] = field(default_factory=dict, repr=False)
+
     def add(self, value: str, declared: str, where: str) -> None:
         checked = validate(value, declared)
         if checked is None:
             return
-        value, kind = checked
-        for obs in self.observables:
-            if obs.value == value and obs.type == kind:
-                if where not in obs.found_in:
-                    obs.found_in.append(where)
-                return
-        self.observables.append(Observable(value, kind, [where]))
+        # A dict, not a scan: 100 kB of text can hold thousands of values.
+        obs = self._index.get(checked)
+        if obs is None:
+            obs = self._index[checked] = Observable(checked[0], checked[1], [])
+            self.observables.append(obs)
+        if where not in obs.found_in:
+            obs.found_in.append(where)
 
 
 # -- validation ------------------------------------------------------------------------------
