@@ -207,6 +207,32 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    """The email digest (`cyberlab digest send`, and `cyberlab worker` every `schedule` seconds)."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False  # STARTTLS before logging in (required when user is set and not on loopback)
+    user: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    from_address: str = "cyberlab@example.org"
+    # Seconds between the worker's looks for digests that are due (0 = the worker sends none).
+    schedule: int = 3600
+    timeout: int = 30  # seconds for each SMTP conversation
+    top_items: int = 10  # items shown with advice in the body (the CSV has them all)
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """"Is this suspicious?" (/check and POST /api/v1/check): caps on attacker-written input."""
+
+    max_text_bytes: int = 100_000  # pasted text (and the text read from one email's bodies)
+    max_eml_bytes: int = 2_000_000  # an uploaded .eml, attachments included
+    max_values: int = 200  # observables answered per check (the rest are counted, not looked up)
+    rate_limit: str = "30 per minute"  # per account, or per address when anonymous
+
+
+@dataclass(frozen=True)
 class Settings:
     log_level: str
     server: ServerSettings
@@ -224,6 +250,10 @@ class Settings:
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
     search: SearchSettings = field(default_factory=SearchSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
+    # Where analysts' accepted "is this suspicious?" reports become indicators.
+    reports_collection: str = "city-indicators"
 
     def collection(self, id_or_alias: str) -> CollectionSettings | None:
         for coll in self.collections.values():
@@ -336,6 +366,10 @@ def _check_settings(settings: Settings) -> None:
         )
     if settings.collections and settings.collection(settings.sightings_collection) is None:
         raise ConfigError(f"sightings_collection: no collection {settings.sightings_collection!r}")
+    if settings.collections and settings.collection(settings.reports_collection) is None:
+        raise ConfigError(f"reports_collection: no collection {settings.reports_collection!r}")
+    if settings.digest.port <= 0 or settings.check.max_text_bytes <= 0 or settings.check.max_eml_bytes <= 0:
+        raise ConfigError("digest.port and the check.max_* sizes must be positive")
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")

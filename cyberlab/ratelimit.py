@@ -24,6 +24,7 @@ from flask import Flask, Response, request, session
 from flask_limiter import ApplicationLimit, Limiter
 
 from config import Settings
+from cyberlab.api.check import bp as check_bp
 from cyberlab.api.exports import bp as exports_bp
 from cyberlab.api.sightings import bp as sightings_bp
 from cyberlab.auth import parse_basic
@@ -31,6 +32,7 @@ from cyberlab.errors import TaxiiError, render_taxii_error
 from cyberlab.services import services
 
 UPLOAD_VIEWS = ("web.upload",)
+CHECK_VIEWS = ("web_check.check_page",)  # "is this suspicious?": open to anonymous visitors
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -79,6 +81,11 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     # Endpoint quotas on top of the general one (override_defaults=False keeps both).
     limiter.limit(limits.exports, override_defaults=False, scope="exports")(exports_bp)
     limiter.limit(limits.uploads, override_defaults=False, scope="uploads", methods=["POST"])(sightings_bp)
+    checks = settings.check.rate_limit
+    limiter.limit(checks, override_defaults=False, scope="check", methods=["POST"])(check_bp)
+    for endpoint in CHECK_VIEWS:
+        checked: Any = limiter.limit(checks, override_defaults=False, scope="check", methods=["POST"])
+        app.view_functions[endpoint] = checked(app.view_functions[endpoint])
     for endpoint in UPLOAD_VIEWS:
         # A decorated view is checked by its wrapper (the middleware skips it), so swap it in.
         limited: Any = limiter.limit(

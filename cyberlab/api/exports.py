@@ -246,3 +246,14 @@ def _not_modified(built: Built) -> bool:
         except (TypeError, ValueError):
             return False
     return False
+
+
+# -- for other writers of blocklists (the email digest's CSV attachment) ----------------------
+def is_current(indicator: dict[str, Any], now: int) -> bool:
+    """Still worth blocking: neither revoked nor past valid_until (what every export keeps)."""
+    return _current(indicator, now)
+
+
+def render_blocklist(selected: list[Entry], fmt: str) -> bytes:
+    """A blocklist of every kind in one of FORMATS, exactly as the export endpoint writes it."""
+    return _render(selected, "all", fmt)

@@ -161,6 +161,50 @@ class DeadLetter:
     created: int
 
 
+@dataclass(frozen=True)
+class DigestSubscription:
+    """An account's email digest: what it asked for (the web page "Email digest")."""
+
+    account: str
+    enabled: bool
+    frequency: Literal["daily", "weekly"]
+    collections: tuple[str, ...]  # collection ids; only ones the account may read are ever sent
+    address: str
+    html: bool
+    updated: int = 0
+
+
+@dataclass(frozen=True)
+class DigestState:
+    """What was last mailed: everything with date_added <= up_to, accepted by SMTP at sent_at."""
+
+    account: str
+    up_to: int
+    sent_at: int
+
+
+ReportStatus = Literal["open", "accepted", "rejected"]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """One value a subscriber reported from "is this suspicious?", waiting for an analyst.
+
+    Only the value and its kind are kept (never the text it was found in); the reporter is kept
+    for the queue's own bookkeeping and never enters the indicator an acceptance publishes."""
+
+    id: str
+    reporter: str
+    kind: str
+    value: str
+    created: int
+    status: ReportStatus = "open"
+    reason: str = ""
+    decided_by: str = ""
+    decided: int | None = None
+    indicator_id: str = ""
+
+
 class Store(Protocol):
     """What every backend answers. Writers go through indexer.ingest, never straight here."""
 
@@ -264,3 +308,29 @@ class Store(Protocol):
         """Bump the account's session_generation in one atomic step (a logout must never write
         back a key hash that an admin just rotated)."""
         ...
+
+    # -- email digests (cyberlab/digest.py) -------------------------------------------------
+    def get_digest_subscription(self, account: str) -> DigestSubscription | None: ...
+
+    def save_digest_subscription(self, subscription: DigestSubscription) -> None:
+        """Create or replace an account's subscription; its DigestState is left as it is."""
+        ...
+
+    def list_digest_subscriptions(self) -> list[DigestSubscription]: ...
+
+    def get_digest_state(self, account: str) -> DigestState | None: ...
+
+    def save_digest_state(self, state: DigestState) -> None:
+        """Record a digest SMTP accepted (called only after it did)."""
+        ...
+
+    # -- "is this suspicious?" report queue (cyberlab/check.py) ---------------------------
+    def add_check_report(self, report: CheckReport) -> None: ...
+
+    def get_check_report(self, report_id: str) -> CheckReport | None: ...
+
+    def list_check_reports(self, status: ReportStatus | None = None) -> list[CheckReport]:
+        """Reports oldest first, optionally only those with this status."""
+        ...
+
+    def update_check_report(self, report: CheckReport) -> None: ...

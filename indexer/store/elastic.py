@@ -43,6 +43,7 @@ from indexer.store.base import (
     StoredObject,
     version_tlp_rank,
 )
+from indexer.store.elastic_digest import ElasticDigestReports
 from indexer.store.embedded import MEDIA_TYPE_STIX21
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import effective_tlp_rank
@@ -53,7 +54,7 @@ LEASE_SECONDS = 60
 DAY_MS = 86_400_000
 
 
-class ElasticStore:
+class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest.py
     def __init__(self, settings: ElasticsearchSettings, client: Elasticsearch | None = None) -> None:
         self.settings = settings
         self.names = q.index_names(settings.index_prefix)

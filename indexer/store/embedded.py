@@ -36,10 +36,14 @@ from indexer.store.base import (
     SERVER,
     Account,
     AddOutcome,
+    CheckReport,
     DeadLetter,
+    DigestState,
+    DigestSubscription,
     NewObject,
     ObjectQuery,
     Page,
+    ReportStatus,
     StatusRecord,
     StoredObject,
     version_tlp_rank,
@@ -98,6 +102,20 @@ CREATE TABLE IF NOT EXISTS ingest_totals (
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
     created INTEGER NOT NULL, revoked INTEGER, session_generation INTEGER NOT NULL DEFAULT 0
+);
+-- Email digests: what each account asked for, and (apart, so saving the form never loses it)
+-- how far its last accepted digest went.
+CREATE TABLE IF NOT EXISTS digest_subscriptions (
+    account TEXT PRIMARY KEY, enabled INTEGER NOT NULL, frequency TEXT NOT NULL,
+    collections TEXT NOT NULL, address TEXT NOT NULL, html INTEGER NOT NULL, updated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digest_state (
+    account TEXT PRIMARY KEY, up_to INTEGER NOT NULL, sent_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_reports (
+    id TEXT PRIMARY KEY, reporter TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+    created INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, decided_by TEXT NOT NULL,
+    decided INTEGER, indicator_id TEXT NOT NULL
 );
 """
 _ACCOUNT_COLUMNS = "name, role, key_hash, created, revoked, session_generation"
@@ -639,6 +657,125 @@ class EmbeddedStore:
             conn.execute(
                 "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?", (name,)
             )
+
+    # -- email digests ----------------------------------------------------------------------
+    def get_digest_subscription(self, account: str) -> DigestSubscription | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions WHERE account = ?", (account,))
+            .fetchone()
+        )
+        return None if row is None else _subscription(row)
+
+    def save_digest_subscription(self, subscription: DigestSubscription) -> None:
+        s = subscription
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO digest_subscriptions ({_DIGEST_COLUMNS}) VALUES ({_marks(7)})",
+                (
+                    s.account,
+                    int(s.enabled),
+                    s.frequency,
+                    ",".join(s.collections),
+                    s.address,
+                    int(s.html),
+                    s.updated or now_micros(),
+                ),
+            )
+
+    def list_digest_subscriptions(self) -> list[DigestSubscription]:
+        rows = (
+            self._conn()
+            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions ORDER BY account")
+            .fetchall()
+        )
+        return [_subscription(row) for row in rows]
+
+    def get_digest_state(self, account: str) -> DigestState | None:
+        row = (
+            self._conn()
+            .execute("SELECT account, up_to, sent_at FROM digest_state WHERE account = ?", (account,))
+            .fetchone()
+        )
+        return None if row is None else DigestState(*row)
+
+    def save_digest_state(self, state: DigestState) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO digest_state (account, up_to, sent_at) VALUES (?, ?, ?)",
+                (state.account, state.up_to, state.sent_at),
+            )
+
+    # -- "is this suspicious?" reports --------------------------------------------------------
+    def add_check_report(self, report: CheckReport) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    f"INSERT INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
+                    _report_row(report),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a report with id {report.id!r} already exists") from None
+
+    def get_check_report(self, report_id: str) -> CheckReport | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_REPORT_COLUMNS} FROM check_reports WHERE id = ?", (report_id,))
+            .fetchone()
+        )
+        return None if row is None else CheckReport(*row)
+
+    def list_check_reports(self, status: ReportStatus | None = None) -> list[CheckReport]:
+        sql = f"SELECT {_REPORT_COLUMNS} FROM check_reports"
+        rows = (
+            self._conn().execute(sql + " WHERE status = ? ORDER BY created, id", (status,))
+            if status
+            else self._conn().execute(sql + " ORDER BY created, id")
+        ).fetchall()
+        return [CheckReport(*row) for row in rows]
+
+    def update_check_report(self, report: CheckReport) -> None:
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
+                _report_row(report),
+            )
+
+
+_DIGEST_COLUMNS = "account, enabled, frequency, collections, address, html, updated"
+_REPORT_COLUMNS = "id, reporter, kind, value, created, status, reason, decided_by, decided, indicator_id"
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _subscription(row: tuple[Any, ...]) -> DigestSubscription:
+    account, enabled, frequency, collections, address, html, updated = row
+    return DigestSubscription(
+        account,
+        bool(enabled),
+        frequency,
+        tuple(c for c in collections.split(",") if c),
+        address,
+        bool(html),
+        updated,
+    )
+
+
+def _report_row(r: CheckReport) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.reporter,
+        r.kind,
+        r.value,
+        r.created,
+        r.status,
+        r.reason,
+        r.decided_by,
+        r.decided,
+        r.indicator_id,
+    )
 
 
 def _migrate_objects(conn: sqlite3.Connection) -> None:
