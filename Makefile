@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The demo runs in dev mode: a development signing key, data under ./data.
-DEMO_ENV := CYBERLAB_SERVER__DEV=true
+# The demo runs in dev mode: a development signing key, data under ./data, and config/demo.toml
+# (the SOC's old sample logs replayed as if they had just happened).
+DEMO_ENV := CYBERLAB_SERVER__DEV=true CYBERLAB_CONFIG=config/demo.toml
 
 .PHONY: run test lint bench clean chromium screenshots
 

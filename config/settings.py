@@ -135,6 +135,10 @@ class ConnectorSettings:
     # TAXII: upstream collection ids (empty = every readable one). SOC: formats to accept (empty = detect).
     collections: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+    # SOC, demo only: replay old logs as if they just happened. Each file's timestamps are shifted so
+    # its newest line is "now" (the first run's clock); the shift is stored in the cursor, so a re-run
+    # neither duplicates nor moves anything. The run report says so. Never for real data.
+    demo_shift_to_now: bool = False
     # Display name of the source organization (identity of its sightings).
     source_name: str = ""
     name: str = ""
@@ -378,6 +382,9 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
         if conn.default_tlp not in TLP_LEVELS:
             raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
+        if conn.demo_shift_to_now and conn.type != "soc":
+            # Feeds keep the dates their publisher gave them; only the SOC demo logs are replayed.
+            raise ConfigError(f"connectors.{name}.demo_shift_to_now is for soc connectors only")
     for cidr in settings.server.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)
