@@ -208,6 +208,7 @@ class LimitSettings:
     upload_lines: int = 10_000  # sightings in one upload, API or web form (more: 413)
     status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
     filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
+    trend_objects: int = 5_000  # indicators the home page's 30-day chart counts at most (then "at least")
 
 
 @dataclass(frozen=True)

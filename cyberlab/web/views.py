@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
+from cyberlab.web.trends import build_trend
 from indexer.search.model import SORTS, SearchQuery
 from indexer.sightings import MAX_LINES
 from indexer.timestamps import format_timestamp, now_micros
@@ -34,6 +36,28 @@ KIND_NAMES = {
     "hash": "file hash",
     "email": "email address",
 }
+
+
+HOME_ROWS = 15  # rows in each table of the home page
+TREND_KIND_NAMES = {  # (one, many)
+    "ip": ("IP address", "IP addresses"),
+    "domain": ("domain", "domains"),
+    "url": ("URL", "URLs"),
+    "hash": ("file hash", "file hashes"),
+    "other": ("other value", "other values"),
+}
+
+
+def kind_count(kind: str, n: int) -> str:
+    """'1 IP address', '2,310 IP addresses'."""
+    one, many = TREND_KIND_NAMES[kind]
+    return f"{n:,} {one if n == 1 else many}"
+
+
+@dataclass(frozen=True)
+class Row:
+    hit: dict[str, Any]
+    value: dict[str, str] | None  # None: an object shown by name (search results only)
 
 
 def visible(text: Any, limit: int = 0) -> str:
@@ -56,7 +80,12 @@ def _visible_filter(text: Any, limit: int = 0) -> str:
 
 @bp.app_context_processor
 def _page_context() -> dict[str, Any]:
-    return {"caller": web_caller(), "csrf_token": csrf_token, "platform": services().settings.platform_name}
+    return {
+        "caller": web_caller(),
+        "csrf_token": csrf_token,
+        "platform": services().settings.platform_name,
+        "kind_count": kind_count,
+    }
 
 
 def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
@@ -89,30 +118,40 @@ def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
 @bp.get("/")
 def home() -> str:
     caller = web_caller()
-    latest = _hits(caller, types=("indicator",), revoked=False, valid_at=now_micros(), limit=15)
-    sighted = _hits(caller, types=("indicator",), min_sightings=1, sort="-sightings", limit=10)
-    week = now_micros() - 7 * DAY
-    month = now_micros() - 30 * DAY
-    chart = [("last 7 days", _count_by_kind(caller, week)), ("last 30 days", _count_by_kind(caller, month))]
-    return render_template("home.html", latest=latest, sighted=sighted, chart=chart, kinds=KIND_NAMES)
-
-
-def _count_by_kind(caller: Caller, since: int) -> list[tuple[str, int]]:
     collections, clearance = _scope(caller)
-    counts = []
-    for kind, text in (("ip", "ipv4"), ("domain", "domain"), ("url", "url"), ("hash", "file")):
-        result = services().store.search(
-            SearchQuery(
-                collections=collections,
-                max_tlp=clearance,
-                types=("indicator",),
-                text=text,
-                last_seen_after=since,
-                limit=1,
-            )
-        )
-        counts.append((KIND_NAMES[kind], result.total))
-    return counts
+    latest = _hits(caller, types=("indicator",), revoked=False, valid_at=now_micros(), limit=HOME_ROWS)
+    sighted = _hits(caller, types=("indicator",), min_sightings=1, sort="-sightings", limit=HOME_ROWS)
+    trend = build_trend(
+        services().store,
+        collections,
+        clearance,
+        now_micros(),
+        max_objects=services().settings.limits.trend_objects,
+    )
+    return render_template(
+        "home.html",
+        latest=value_rows(latest, HOME_ROWS),
+        sighted=value_rows(sighted, HOME_ROWS),
+        trend=trend,
+        kinds=KIND_NAMES,
+        trend_kinds=TREND_KIND_NAMES,
+    )
+
+
+def value_rows(hits: list[dict[str, Any]], limit: int = 0, keep_valueless: bool = False) -> list[Row]:
+    """One table row per blockable value (a file with three hashes is three rows to block).
+
+    The values are what indexer.search.values extracted; objects without any (a compound
+    pattern no single value stands for, a report) are left out unless `keep_valueless`.
+    """
+    rows: list[Row] = []
+    for hit in hits:
+        values = hit["values"] or ([None] if keep_valueless else [])
+        for value in values:
+            rows.append(Row(hit, value))
+            if limit and len(rows) >= limit:
+                return rows
+    return rows
 
 
 @bp.get("/indicators/<object_id>")
@@ -155,7 +194,14 @@ def search_page() -> tuple[str, int]:
         hit["advice"] = advice(hit)
     form = {name: request.args.get(name, "") for name in SEARCH_PARAMS}
     html = render_template(
-        "search.html", page=page, hits=page.hits, form=form, analyst=analyst, kinds=KIND_NAMES, sorts=SORTS
+        "search.html",
+        page=page,
+        hits=page.hits,
+        rows=value_rows(page.hits, keep_valueless=True),
+        form=form,
+        analyst=analyst,
+        kinds=KIND_NAMES,
+        sorts=SORTS,
     )
     return html, status
 
