@@ -225,6 +225,7 @@ class DigestSettings:
     schedule: int = 3600
     timeout: int = 30  # seconds for each SMTP conversation
     top_items: int = 10  # items shown with advice in the body (the CSV has them all)
+    language: str = "en"  # of the mail: en or es (cyberlab/translations)
 
 
 @dataclass(frozen=True)
@@ -375,6 +376,8 @@ def _check_settings(settings: Settings) -> None:
         raise ConfigError(f"reports_collection: no collection {settings.reports_collection!r}")
     if settings.digest.port <= 0 or settings.check.max_text_bytes <= 0 or settings.check.max_eml_bytes <= 0:
         raise ConfigError("digest.port and the check.max_* sizes must be positive")
+    if settings.digest.language not in ("en", "es"):
+        raise ConfigError("digest.language must be en or es")
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")

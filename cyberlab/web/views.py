@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext, lazy_gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
@@ -39,19 +40,67 @@ KIND_NAMES = {
 
 
 HOME_ROWS = 15  # rows in each table of the home page
-TREND_KIND_NAMES = {  # (one, many)
-    "ip": ("IP address", "IP addresses"),
-    "domain": ("domain", "domains"),
-    "url": ("URL", "URLs"),
-    "hash": ("file hash", "file hashes"),
-    "other": ("other value", "other values"),
-}
+TREND_KIND_NAMES = ("ip", "domain", "url", "hash", "other")  # the chart's kinds (cyberlab.web.trends)
+
+
+def kind_name(kind: str) -> str:
+    """One value's kind in the reader's language ('IP address', 'dirección IP')."""
+    names = {
+        "ip": lazy_gettext("IP address"),
+        "cidr": lazy_gettext("network"),
+        "domain": lazy_gettext("domain"),
+        "url": lazy_gettext("URL"),
+        "hash": lazy_gettext("file hash"),
+        "email": lazy_gettext("email address"),
+    }
+    return str(names.get(kind, kind))
 
 
 def kind_count(kind: str, n: int) -> str:
-    """'1 IP address', '2,310 IP addresses'."""
-    one, many = TREND_KIND_NAMES[kind]
-    return f"{n:,} {one if n == 1 else many}"
+    """'1 IP address', '2,310 IP addresses', in the reader's language."""
+    count = f"{n:,}"
+    if kind == "ip":
+        return str(ngettext("%(count)s IP address", "%(count)s IP addresses", n, count=count))
+    if kind == "domain":
+        return str(ngettext("%(count)s domain", "%(count)s domains", n, count=count))
+    if kind == "url":
+        return str(ngettext("%(count)s URL", "%(count)s URLs", n, count=count))
+    if kind == "hash":
+        return str(ngettext("%(count)s file hash", "%(count)s file hashes", n, count=count))
+    return str(ngettext("%(count)s other value", "%(count)s other values", n, count=count))
+
+
+def kind_plural(kind: str) -> str:
+    """The legend's name for a kind: 'IP addresses'."""
+    names = {
+        "ip": lazy_gettext("IP addresses"),
+        "domain": lazy_gettext("domains"),
+        "url": lazy_gettext("URLs"),
+        "hash": lazy_gettext("file hashes"),
+    }
+    return str(names.get(kind, lazy_gettext("other values")))
+
+
+def status_title(status: int, title: str) -> str:
+    """An error page's title in the reader's language (the explanation below it stays as raised)."""
+    titles = {
+        400: lazy_gettext("Bad request"),
+        401: lazy_gettext("Log in needed"),
+        403: lazy_gettext("Forbidden"),
+        404: lazy_gettext("Not found"),
+        405: lazy_gettext("Method not allowed"),
+        413: lazy_gettext("Too large"),
+        415: lazy_gettext("Unsupported media type"),
+        422: lazy_gettext("Cannot process this"),
+        429: lazy_gettext("Too many requests"),
+        500: lazy_gettext("Server error"),
+        503: lazy_gettext("Unavailable"),
+    }
+    return str(titles[status]) if status in titles else title
+
+
+def advice_word(code: str) -> str:
+    return str(gettext("block") if code == "block" else gettext("watch"))
 
 
 @dataclass(frozen=True)
@@ -85,6 +134,10 @@ def _page_context() -> dict[str, Any]:
         "csrf_token": csrf_token,
         "platform": services().settings.platform_name,
         "kind_count": kind_count,
+        "kind_name": kind_name,
+        "kind_plural": kind_plural,
+        "advice_word": advice_word,
+        "status_title": status_title,
     }
 
 
@@ -95,15 +148,18 @@ def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
 
 def advice(hit: dict[str, Any]) -> tuple[str, str]:
     if hit["revoked"]:
-        return "watch", "Withdrawn: no longer considered malicious. Remove it from blocklists."
+        return "watch", gettext("Withdrawn: no longer considered malicious. Remove it from blocklists.")
     until = hit.get("valid_until")
     if until and until < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
-        return "watch", "Expired: not seen recently. Watch your logs for it; blocking is optional."
+        return "watch", gettext("Expired: not seen recently. Watch your logs for it; blocking is optional.")
     kind = hit["values"][0]["kind"] if hit["values"] else ""
-    where = {"ip": "firewall", "cidr": "firewall", "domain": "DNS filter", "url": "web proxy"}.get(
-        kind, "security tools"
-    )
-    return "block", f"Block it in your {where}, and check your logs for past contact."
+    if kind in ("ip", "cidr"):
+        return "block", gettext("Block it in your firewall, and check your logs for past contact.")
+    if kind == "domain":
+        return "block", gettext("Block it in your DNS filter, and check your logs for past contact.")
+    if kind == "url":
+        return "block", gettext("Block it in your web proxy, and check your logs for past contact.")
+    return "block", gettext("Block it in your security tools, and check your logs for past contact.")
 
 
 def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
@@ -228,7 +284,7 @@ def login() -> Response | str:
         if account is not None:
             services().auth.start_session(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
-        error = "That account name and API key do not match an active account."
+        error = gettext("That account name and API key do not match an active account.")
     return render_template("login.html", error=error)
 
 
