@@ -234,3 +234,122 @@ def test_pages_fit_a_phone(browser: Any, site: LiveServer, path: str) -> None:
     if path == "/":
         shoot(tab, "home-phone")
     context.close()
+
+
+# -- accessibility: axe-core on every page, and keyboard-only use ------------------------------
+# axe-core (MPL-2.0) is installed by `make test` with npm into node_modules/ (git-ignored).
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+BAD_IMPACTS = ("serious", "critical")
+
+
+def axe_problems(tab: Any) -> list[str]:
+    """Serious and critical axe-core violations of the page now shown, one line each."""
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in BAD_IMPACTS
+    ]
+
+
+@pytest.fixture
+def axe_tab(browser: Any) -> Iterator[Any]:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing: `make test` installs it (npm install axe-core), looked in {AXE}")
+    # The pages allow no script at all (CSP default-src 'none'); only this test context lets axe in.
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def unsubscribe_path(account: str) -> str:
+    from cyberlab.digest import UnsubscribeTokens
+    from tests.conftest import SIGNING_KEY
+
+    return f"/digest/unsubscribe/{UnsubscribeTokens(SIGNING_KEY).issue(account)}"
+
+
+ANONYMOUS_PAGES = [
+    "/",
+    "/?lang=es",
+    "/search?q=brute",
+    "/subscribe",
+    "/login",
+    "/check",
+    "/check?lang=es",
+    "/indicators/{hostile}",
+    "/indicators/indicator--00000000-0000-4000-8000-000000000000",  # the 404 page
+    "{unsubscribe}",
+]
+ACCOUNT_PAGES = [
+    ("subscriber", "/digest"),
+    ("subscriber", "/subscribe"),
+    ("partner", "/sightings/upload"),
+    ("analyst", "/search?q=brute"),
+    ("analyst", "/reports"),
+    ("admin", "/admin/accounts"),
+]
+
+
+def test_every_page_has_no_serious_accessibility_problem(axe_tab: Any, site: LiveServer) -> None:
+    problems: dict[str, list[str]] = {}
+    for path in ANONYMOUS_PAGES:
+        axe_tab.goto(
+            site.url + path.format(hostile=HOSTILE["id"], unsubscribe=unsubscribe_path("subscriber"))
+        )
+        problems[path] = axe_problems(axe_tab)
+    # "Is this suspicious?" with its answer table.
+    axe_tab.goto(f"{site.url}/check?lang=en")  # (the Spanish pages above set the language cookie)
+    axe_tab.fill("#text", "Is http://1.2.3.10/login or evil.example.org bad?")
+    axe_tab.click("form button:has-text('Check')")
+    axe_tab.wait_for_selector("#results")
+    problems["/check (answer)"] = axe_problems(axe_tab)
+    for role, path in ACCOUNT_PAGES:
+        log_in(axe_tab, site, role)
+        axe_tab.goto(site.url + path)
+        problems[f"{path} as {role}"] = axe_problems(axe_tab)
+        axe_tab.context.clear_cookies()
+    found = {page: p for page, p in problems.items() if p}
+    assert not found, "\n".join(f"{page}: {line}" for page, lines in found.items() for line in lines)
+
+
+def press_tab_to(tab: Any, selector: str, limit: int = 40) -> None:
+    """Tab through the page (no mouse) until `selector` has the focus."""
+    for _ in range(limit):
+        tab.keyboard.press("Tab")
+        if tab.evaluate(f"document.activeElement && document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")
+
+
+def test_login_check_and_report_with_the_keyboard_only(page: Any, site: LiveServer) -> None:
+    page.goto(f"{site.url}/login")
+    press_tab_to(page, "a.skip")  # the first stop skips the header
+    press_tab_to(page, "input[name=name]")
+    page.keyboard.type("subscriber")
+    press_tab_to(page, "input[name=key]")
+    page.keyboard.type(site.keys["subscriber"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/")
+    assert page.get_by_role("button", name="Log out subscriber").is_visible()
+    # "Is this suspicious?" from the header, by keyboard.
+    press_tab_to(page, "header a[href='/check']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/check")
+    press_tab_to(page, "#text")
+    page.keyboard.type("Seen in our logs: 1.2.3.11")
+    press_tab_to(page, "main form button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results")
+    row = page.locator("#results tr", has_text="1.2.3.11")
+    assert "Known bad" in row.inner_text()
+    # Report it: the row's button, reached with Tab, pressed with Enter.
+    press_tab_to(page, "#results button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#outcome")
+    assert "queued for the city" in page.inner_text("#outcome")
+    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focused is not None
