@@ -52,7 +52,7 @@ screenshots: $(BIN)/cyberlab chromium axe
 translations: $(BIN)/cyberlab
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --project CyberLab \
 		--copyright-holder "CyberLab contributors" -o cyberlab/translations/messages.pot .
-	$(BIN)/pybabel update -i cyberlab/translations/messages.pot -d cyberlab/translations --no-location \
+	$(BIN)/pybabel update -i cyberlab/translations/messages.pot -d cyberlab/translations \
 		--ignore-obsolete --width 110
 	$(BIN)/pybabel compile -d cyberlab/translations --statistics
 

@@ -353,3 +353,39 @@ def test_login_check_and_report_with_the_keyboard_only(page: Any, site: LiveServ
     assert "queued for the city" in page.inner_text("#outcome")
     focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused is not None
+
+
+# -- screenshots from the demo data (`make screenshots` only) ----------------------------------
+@pytest.mark.skipif(not os.environ.get("CYBERLAB_SCREENSHOTS"), reason="`make screenshots` only")
+def test_demo_screenshots_in_english_and_spanish(browser: Any, tmp_path: Path) -> None:
+    """What `make run` shows: the SOC's logs replayed as recent, CERT-FR's feed, in en and es."""
+    import subprocess
+    import sys
+
+    from tests.conftest import server_env
+
+    keys = prepare_store(tmp_path)
+    env = server_env(tmp_path, **{"CYBERLAB_CONNECTORS__CITY-SOC__DEMO_SHIFT_TO_NOW": "true"})
+    for name in ("city-soc", "cert-fr"):
+        command = [sys.executable, "-m", "cyberlab.cli", "ingest", name]
+        subprocess.run(command, env=env, check=True, timeout=300, capture_output=True)
+    server = start_server(tmp_path, keys)
+    try:
+        for lang in ("en", "es"):
+            context = browser.new_context(viewport=DESKTOP)
+            tab = context.new_page()
+            tab.goto(f"{server.url}/login?lang={lang}")
+            tab.fill("input[name=name]", "subscriber")
+            tab.fill("input[name=key]", keys["subscriber"])
+            tab.click("main button[type=submit]")
+            tab.wait_for_url(f"{server.url}/")
+            suffix = "" if lang == "en" else "-es"
+            shoot(tab, f"demo-home{suffix}")
+            tab.goto(f"{server.url}/check")
+            tab.fill("#text", "From: billing@example.com\nPlease pay at http://1.2.3.4/invoice or 8.8.8.8")
+            tab.click("main form button[type=submit]")
+            tab.wait_for_selector("#results")
+            shoot(tab, f"demo-check{suffix}")
+            context.close()
+    finally:
+        server.stop()

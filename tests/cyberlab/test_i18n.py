@@ -144,3 +144,15 @@ def test_the_digest_email_in_spanish() -> None:
     assert '<html lang="es">' in html and "Cambiar lo que recibe" in html
     english = _templates("en").get_template("digest_email.txt").render(context)
     assert "CyberLab: your daily digest, 2026-12-02" in english
+
+
+def test_check_answers_in_the_readers_language(server: LiveServer) -> None:
+    url = f"{server.url}/api/v1/check"
+    es = requests.post(url, json={"text": "8.8.8.8"}, headers={"Accept-Language": "es"}, timeout=30).json()
+    (entry,) = [r for r in es["results"] if r["value"] == "8.8.8.8"]
+    assert (
+        entry["why"].startswith("Benigno conocido")
+        and entry["advice"] == "No hay nada que hacer con este valor."
+    )
+    en = requests.post(url, json={"text": "8.8.8.8"}, timeout=30).json()
+    assert en["results"][0]["why"].startswith("Known benign")  # no Accept-Language: English
