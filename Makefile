@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The demo runs in dev mode: a development signing key, data under ./data.
-DEMO_ENV := CYBERLAB_SERVER__DEV=true
+# The demo runs in dev mode: a development signing key, data under ./data, and config/demo.toml
+# (the SOC's old sample logs replayed as if they had just happened).
+DEMO_ENV := CYBERLAB_SERVER__DEV=true CYBERLAB_CONFIG=config/demo.toml
 
-.PHONY: run test lint bench clean chromium screenshots
+.PHONY: run test lint bench clean chromium screenshots translations axe
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
@@ -26,7 +27,7 @@ run: $(BIN)/cyberlab
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
 	$(DEMO_ENV) $(BIN)/cyberlab serve
 
-test: $(BIN)/cyberlab chromium
+test: $(BIN)/cyberlab chromium axe
 	$(BIN)/python -m pytest -q
 
 # The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
@@ -34,8 +35,26 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 # Screenshots of the main pages for docs/ and the README, taken by the browser tests.
-screenshots: $(BIN)/cyberlab chromium
+# axe-core (npm, MPL-2.0) checks every page for accessibility problems in the browser tests. It is
+# installed into ./node_modules (git-ignored), not vendored: npm keeps it whole with its license.
+AXE_VERSION := 4.14.1
+axe: node_modules/axe-core/axe.min.js
+node_modules/axe-core/axe.min.js:
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y npm)
+	npm install --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_VERSION)
+
+screenshots: $(BIN)/cyberlab chromium axe
 	CYBERLAB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/browser
+
+# Spanish: extract the marked strings, merge them into the catalog (translate what is new in
+# cyberlab/translations/es/LC_MESSAGES/messages.po), compile the .mo (committed: a fresh clone
+# needs no build step; tests/cyberlab/test_i18n.py fails when it is stale or a string is untranslated).
+translations: $(BIN)/cyberlab
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --project CyberLab \
+		--copyright-holder "CyberLab contributors" -o cyberlab/translations/messages.pot .
+	$(BIN)/pybabel update -i cyberlab/translations/messages.pot -d cyberlab/translations \
+		--ignore-obsolete --width 110
+	$(BIN)/pybabel compile -d cyberlab/translations --statistics
 
 lint: $(BIN)/cyberlab
 	$(BIN)/ruff check .

@@ -135,6 +135,10 @@ class ConnectorSettings:
     # TAXII: upstream collection ids (empty = every readable one). SOC: formats to accept (empty = detect).
     collections: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+    # SOC, demo only: replay old logs as if they just happened. Each file's timestamps are shifted so
+    # its newest line is "now" (the first run's clock); the shift is stored in the cursor, so a re-run
+    # neither duplicates nor moves anything. The run report says so. Never for real data.
+    demo_shift_to_now: bool = False
     # Display name of the source organization (identity of its sightings).
     source_name: str = ""
     name: str = ""
@@ -204,6 +208,7 @@ class LimitSettings:
     upload_lines: int = 10_000  # sightings in one upload, API or web form (more: 413)
     status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
     filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
+    trend_objects: int = 5_000  # indicators the home page's 30-day chart counts at most (then "at least")
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,7 @@ class DigestSettings:
     schedule: int = 3600
     timeout: int = 30  # seconds for each SMTP conversation
     top_items: int = 10  # items shown with advice in the body (the CSV has them all)
+    language: str = "en"  # of the mail: en or es (cyberlab/translations)
 
 
 @dataclass(frozen=True)
@@ -370,6 +376,8 @@ def _check_settings(settings: Settings) -> None:
         raise ConfigError(f"reports_collection: no collection {settings.reports_collection!r}")
     if settings.digest.port <= 0 or settings.check.max_text_bytes <= 0 or settings.check.max_eml_bytes <= 0:
         raise ConfigError("digest.port and the check.max_* sizes must be positive")
+    if settings.digest.language not in ("en", "es"):
+        raise ConfigError("digest.language must be en or es")
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")
@@ -378,6 +386,9 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
         if conn.default_tlp not in TLP_LEVELS:
             raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
+        if conn.demo_shift_to_now and conn.type != "soc":
+            # Feeds keep the dates their publisher gave them; only the SOC demo logs are replayed.
+            raise ConfigError(f"connectors.{name}.demo_shift_to_now is for soc connectors only")
     for cidr in settings.server.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)

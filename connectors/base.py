@@ -43,6 +43,8 @@ class Batch:
     problems: list[tuple[str, str]] = field(default_factory=list)
     # Units of input consumed (lines, events, objects) for progress bars and reports.
     read: int = 0
+    # Things the run report should say about this input (e.g. a demo's shifted timestamps).
+    notes: list[str] = field(default_factory=list)
 
 
 class Connector(Protocol):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Flask
 
 from config import Settings, load_settings
-from cyberlab import health, observability, proxies, ratelimit
+from cyberlab import health, i18n, observability, proxies, ratelimit
 from cyberlab.api import check, exports, openapi, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.server.session_hours),
     )
     register_error_handlers(app)
+    i18n.install(app)
     for module in (
         discovery,
         collections,

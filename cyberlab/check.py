@@ -34,6 +34,8 @@ from html.parser import HTMLParser
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from flask_babel import gettext
+
 from config import Settings
 from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance
 from indexer.sanitize import Sanitizer
@@ -44,13 +46,6 @@ from indexer.timestamps import format_timestamp, now_micros
 
 Verdict = Literal["known-bad", "known-benign", "unknown"]
 COARSE = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
-WHERE = {
-    "ip": "firewall",
-    "domain": "DNS filter",
-    "url": "web proxy or DNS filter",
-    "email": "mail filter",
-    "hash": "antivirus or endpoint protection",
-}
 _IOC_KEYS = {
     "urls": "url",
     "domains": "domain",
@@ -345,40 +340,68 @@ def _answer(
         titles = sorted({c.title for h in live if (c := settings.collection(h.collection)) is not None})
         last = format_timestamp(newest.last_seen)[:10] if newest.last_seen else "unknown"
         expired = all(h.valid_until is not None and h.valid_until < now for h in live)
-        by = ", ".join(sources) if sources else "the city"
+        by = ", ".join(sources) if sources else gettext("the city")
         entry.update(
             verdict="known-bad",
             sources=sources,
             collections=titles,
             last_seen=last,
             indicators=[f"/indicators/{h.id}" for h in live[:5]],
-            why=f"Known bad: reported by {by} (in {', '.join(titles)}); last seen {last}.",
-            advice=(
-                "Not seen recently: watch your logs for it; blocking it is optional."
-                if expired
-                else f"Do not open or visit it. Block it in your {WHERE.get(obs.kind, 'security tools')}, "
-                "and check your logs for past contact with it."
+            why=gettext(
+                "Known bad: reported by %(by)s (in %(collections)s); last seen %(last)s.",
+                by=by,
+                collections=", ".join(titles),
+                last=last,
             ),
+            advice=gettext("Not seen recently: watch your logs for it; blocking it is optional.")
+            if expired
+            else _block_advice(obs.kind),
         )
         return entry
     reason = sanitizer.check(_sanitizer_kind(obs), obs.value)
     if reason in ("warninglist", "protected-asset", "non-public-address"):
         why = {
-            "warninglist": "Known benign: it is on a MISP warninglist of well-known, legitimate "
-            "services (the lists CyberLab uses to keep false alarms out of its feeds).",
-            "protected-asset": "Known benign: it belongs to the city itself.",
-            "non-public-address": "Known benign: a private or reserved address, not one on the internet.",
+            "warninglist": gettext(
+                "Known benign: it is on a MISP warninglist of well-known, legitimate "
+                "services (the lists CyberLab uses to keep false alarms out of its feeds)."
+            ),
+            "protected-asset": gettext("Known benign: it belongs to the city itself."),
+            "non-public-address": gettext(
+                "Known benign: a private or reserved address, not one on the internet."
+            ),
         }[reason]
-        entry.update(verdict="known-benign", why=why, advice="Nothing to do about this value.")
+        entry.update(verdict="known-benign", why=why, advice=gettext("Nothing to do about this value."))
         return entry
-    withdrawn = " It was listed once, and withdrawn." if hits else ""
+    withdrawn = " " + gettext("It was listed once, and withdrawn.") if hits else ""
     entry.update(
         verdict="unknown",
-        why="Unknown: not in any feed you may see, and not on a list of well-known services." + withdrawn,
-        advice="Unknown is not safe: if the message was unexpected or asks for a payment, a password "
-        "or a click, do not act on it. Logged-in users can report it to the city's analysts.",
+        why=gettext("Unknown: not in any feed you may see, and not on a list of well-known services.")
+        + withdrawn,
+        advice=gettext(
+            "Unknown is not safe: if the message was unexpected or asks for a payment, a password "
+            "or a click, do not act on it. Logged-in users can report it to the city's analysts."
+        ),
     )
     return entry
+
+
+def _block_advice(kind: str) -> str:
+    """What a shop does with a known-bad value, by where it is blocked (in the reader's language)."""
+    if kind == "ip":
+        where = gettext("Block it in your firewall, and check your logs for past contact.")
+    elif kind == "domain":
+        where = gettext("Block it in your DNS filter, and check your logs for past contact.")
+    elif kind == "url":
+        where = gettext("Block it in your web proxy or DNS filter, and check your logs for past contact.")
+    elif kind == "email":
+        where = gettext("Block it in your mail filter, and check your logs for past contact.")
+    elif kind == "hash":
+        where = gettext(
+            "Block it in your antivirus or endpoint protection, and check your logs for past contact."
+        )
+    else:
+        where = gettext("Block it in your security tools, and check your logs for past contact.")
+    return f"{gettext('Do not open or visit it.')} {where}"
 
 
 def _sanitizer_kind(obs: Observable) -> str:

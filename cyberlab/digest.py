@@ -23,9 +23,10 @@ import logging
 import smtplib
 import ssl
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from config import Settings
 from cyberlab.api.exports import Entry, entries, is_current, render_blocklist
 from cyberlab.auth import Caller, can_read, read_scope
+from cyberlab.i18n import install_in, translations
 from indexer.store.base import DigestState, DigestSubscription, Keyset, ObjectQuery, Store
 from indexer.timestamps import format_timestamp, now_micros
 
@@ -54,17 +56,6 @@ KIND_NAMES = {
     "url": "web addresses (URLs)",
     "hash": "file hashes",
 }
-WHERE = {
-    "ip": "firewall",
-    "cidr": "firewall",
-    "domain": "DNS filter",
-    "url": "web proxy or DNS filter",
-    "hash": "antivirus or endpoint protection",
-}
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "web" / "templates"),
-    autoescape=select_autoescape(["html"]),  # every value in the HTML mail is inert text
-)
 Outcome = Literal["sent", "dry-run", "nothing-new", "not-due", "disabled", "failed", "no-access"]
 
 
@@ -122,12 +113,49 @@ class Digest:
 
     @property
     def counts(self) -> list[tuple[str, int]]:
-        counter = Counter(i.kind for i in self.items)
-        return [(KIND_NAMES.get(k, k), n) for k, n in sorted(counter.items())]
+        return [(KIND_NAMES.get(k, k), n) for k, n in self.kind_counts]
+
+    @property
+    def kind_counts(self) -> list[tuple[str, int]]:
+        return sorted(Counter(i.kind for i in self.items).items())
 
 
-def advice_for(kind: str) -> str:
-    return f"Block it in your {WHERE.get(kind, 'security tools')}, and check your logs for past contact."
+def advice_for(kind: str, language: str = "en") -> str:
+    tr = translations(language)
+    if kind in ("ip", "cidr"):
+        return tr.gettext("Block it in your firewall, and check your logs for past contact.")
+    if kind == "domain":
+        return tr.gettext("Block it in your DNS filter, and check your logs for past contact.")
+    if kind == "url":
+        return tr.gettext("Block it in your web proxy or DNS filter, and check your logs for past contact.")
+    if kind == "hash":
+        return tr.gettext(
+            "Block it in your antivirus or endpoint protection, and check your logs for past contact."
+        )
+    return tr.gettext("Block it in your security tools, and check your logs for past contact.")
+
+
+def kind_names(language: str) -> dict[str, str]:
+    """The digest's counts, 'IP addresses: 12', in the mail's language."""
+    tr = translations(language)
+    return {
+        "ip": tr.gettext("IP addresses"),
+        "cidr": tr.gettext("networks"),
+        "domain": tr.gettext("domains"),
+        "url": tr.gettext("web addresses (URLs)"),
+        "hash": tr.gettext("file hashes"),
+    }
+
+
+@cache
+def _templates(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "web" / "templates"),
+        autoescape=select_autoescape(["html"]),  # every value in the HTML mail is inert text
+        extensions=["jinja2.ext.i18n"],
+    )
+    install_in(env, language)
+    return env
 
 
 def build_digest(
@@ -210,14 +238,17 @@ def defang(value: str) -> str:
 def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> EmailMessage:
     token = UnsubscribeTokens(settings.server.signing_key.reveal()).issue(sub.account)
     unsubscribe = f"{base_url(settings)}/digest/unsubscribe/{token}"
-    top = digest.items[: settings.digest.top_items]
+    language = settings.digest.language
+    names = kind_names(language)
+    top = [replace(i, advice=advice_for(i.kind, language)) for i in digest.items[: settings.digest.top_items]]
     day = format_timestamp(digest.up_to)[:10]
     context = {
         "platform": settings.platform_name,
         "account": sub.account,
         "day": day,
         "since": format_timestamp(digest.since)[:10],
-        "counts": digest.counts,
+        "counts": [(names.get(k, k), n) for k, n in digest.kind_counts],
+        "lang": language,
         "total": len(digest.items),
         "top": top,
         "defang": defang,
@@ -236,9 +267,10 @@ def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> Emai
     msg["List-Unsubscribe"] = f"<{unsubscribe}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(_TEMPLATES.get_template("digest_email.txt").render(context))
+    templates = _templates(language)
+    msg.set_content(templates.get_template("digest_email.txt").render(context))
     if sub.html:
-        msg.add_alternative(_TEMPLATES.get_template("digest_email.html").render(context), subtype="html")
+        msg.add_alternative(templates.get_template("digest_email.html").render(context), subtype="html")
     msg.add_attachment(
         render_blocklist(digest.entries, "csv"),
         maintype="text",

@@ -49,6 +49,7 @@ class RunReport:
     dead_lettered: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
     cursor: str | None = None
+    notes: list[str] = field(default_factory=list)  # from the connector, each said once
 
     def outcome_counts(self) -> dict[str, int]:
         """Objects by outcome for the metrics: created, updated, unchanged, dropped:REASON, dead-lettered."""
@@ -79,6 +80,7 @@ class RunReport:
             *(f"    {reason}: {n:,}" for reason, n in sorted(self.skipped.items())),
             row("dead-lettered", f"{self.dead_lettered:,}"),
         ]
+        out += [f"  {note}" for note in self.notes]
         out += [f"  ! {origin}: {message}" for origin, message in self.problems[:10]]
         if len(self.problems) > 10:
             out.append(f"  ! ... and {len(self.problems) - 10} more")
@@ -252,6 +254,7 @@ class Pipeline:
         report.records += len(batch.records)
         report.skipped.update(batch.skipped)
         report.problems.extend(batch.problems)
+        report.notes.extend(note for note in batch.notes if note not in report.notes)
         report.problems.extend(prepared.problems[: max(0, 1000 - len(report.problems))])
         report.dropped.update(prepared.dropped)
         report.dead_lettered += len(prepared.dead)

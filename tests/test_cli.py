@@ -102,3 +102,43 @@ def test_init_demo_loads_collections(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "city-indicators: 481 objects read, 481 added" in result.stdout
     assert "0 invalid" in result.stdout
+
+
+def test_demo_replay_shifts_soc_logs_to_now_once_and_leaves_the_feed_as_published(tmp_path: Path) -> None:
+    """`make run`'s config/demo.toml: the SOC's old sample logs look recent; a re-run adds nothing."""
+    import time
+
+    from config import load_settings
+    from tests.conftest import make_settings
+
+    root = Path(__file__).resolve().parents[1]
+    demo = load_settings(root / "config" / "demo.toml", environ={})
+    assert demo.connectors["city-soc"].demo_shift_to_now
+    assert not demo.connectors["cert-fr"].demo_shift_to_now  # the MISP feed stays as published
+
+    env = {"CYBERLAB_CONNECTORS__CITY-SOC__DEMO_SHIFT_TO_NOW": "true"}
+    assert cli(tmp_path, "init").returncode == 0
+    started = time.time()
+    first = cli(tmp_path, "ingest", "city-soc", **env)
+    assert first.returncode == 0, first.stderr
+    assert "timestamps shifted by" in first.stdout and "days (demo)" in first.stdout
+    again = cli(tmp_path, "ingest", "city-soc", **env)
+    assert again.returncode == 0, again.stderr
+    assert "input read:           0 " in again.stdout and "shifted" not in again.stdout
+
+    from indexer.store import open_store
+    from indexer.store.base import ObjectQuery
+
+    settings = make_settings(tmp_path)
+    store = open_store(settings)
+    city = settings.collection("city-indicators")
+    assert city is not None
+    try:
+        page = store.query(ObjectQuery(city.id, types=("indicator",), limit=1000))
+        indicators = [json.loads(o.body) for o in page.objects]
+    finally:
+        store.close()
+    assert indicators
+    newest = max(i["modified"] for i in indicators)  # an SOC indicator's modified = last seen
+    assert newest[:10] in {time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (started, time.time())}
+    assert min(i["valid_from"] for i in indicators) > "2023"  # the 2016 and 2022 logs moved too

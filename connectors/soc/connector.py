@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +14,19 @@ from pathlib import Path
 from config import ConnectorSettings
 from connectors.base import Batch, RawRecord, SourceError
 from connectors.soc.parsers import CSV_HEADER, PARSERS, LineContext, LineError, Observation, detect
-from connectors.soc.reader import Chunk, dump_cursor, load_cursor, plan_reads, read_file, read_stdin
+from connectors.soc.reader import (
+    Chunk,
+    dump_cursor,
+    load_cursor,
+    load_shifts,
+    plan_reads,
+    read_file,
+    read_stdin,
+)
 
 log = logging.getLogger(__name__)
 MAX_PROBLEMS = 50
+DAY = 86_400
 
 
 @dataclass
@@ -42,9 +53,10 @@ class SocAggregate:
 
 
 class SocConnector:
-    def __init__(self, settings: ConnectorSettings) -> None:
+    def __init__(self, settings: ConnectorSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.formats = set(settings.formats) or set(PARSERS)
+        self.clock = clock  # only the demo shift reads it: real timestamps never come from our clock
 
     def describe(self) -> str:
         return f"SOC logs from {', '.join(self.settings.paths) or 'nothing'}"
@@ -56,19 +68,37 @@ class SocConnector:
             return
         if not self.settings.paths:
             raise SourceError(f"connector {self.settings.name!r} has no paths to read")
-        files = load_cursor(cursor)
+        files, shifts = load_cursor(cursor), load_shifts(cursor)
         missing = [p for p in self.settings.paths if not Path(p).exists()]
         if missing:
             raise SourceError(f"not found: {', '.join(missing)}")
         for path, key, inode, offset in plan_reads(self.settings.paths, files):
             csv = _is_csv(path)
+            shift = 0
+            if self.settings.demo_shift_to_now:
+                if key not in shifts:
+                    shifts[key] = self._shift_to_now(path, inode, csv)
+                shift = shifts[key]
             for chunk in read_file(path, inode, offset):
-                batch, end = self._batch(chunk, csv, cursor=None)
+                batch, end = self._batch(chunk, csv, cursor=None, shift=shift)
                 files[key] = (inode, end)
-                batch.cursor = dump_cursor(files)
+                batch.cursor = dump_cursor(files, shifts)
+                if self.settings.demo_shift_to_now:
+                    batch.notes.append(
+                        f"timestamps shifted by {round(shift / DAY):,} days (demo): {Path(path).name}"
+                    )
                 yield batch
 
-    def _batch(self, chunk: Chunk, csv: bool, cursor: str | None) -> tuple[Batch, int]:
+    def _shift_to_now(self, path: Path, inode: int, csv: bool) -> int:
+        """Seconds that move the file's newest timestamp to the clock's now (whole file, read once)."""
+        newest: int | None = None
+        for chunk in read_file(path, inode, 0):
+            batch, _ = self._batch(chunk, csv, cursor=None)
+            for record in batch.records:
+                newest = max(newest or 0, record.data.last_seen)
+        return 0 if newest is None else int(self.clock()) - newest
+
+    def _batch(self, chunk: Chunk, csv: bool, cursor: str | None, shift: int = 0) -> tuple[Batch, int]:
         moment = datetime.fromtimestamp(chunk.mtime or 0, tz=UTC)
         ctx = LineContext(year=moment.year, fallback_time=int(chunk.mtime))
         window = f"{Path(chunk.path).name}:{chunk.inode}:{chunk.start}"
@@ -105,6 +135,10 @@ class SocConnector:
             if not observations:
                 skipped[f"no-attacker-{fmt}"] += 1
             for obs in observations:
+                if shift:
+                    obs = dataclasses.replace(
+                        obs, first_seen=obs.first_seen + shift, last_seen=obs.last_seen + shift
+                    )
                 key = (obs.kind, obs.value)
                 agg = aggregates.get(key)
                 if agg is None:

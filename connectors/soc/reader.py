@@ -39,8 +39,18 @@ def load_cursor(cursor: str | None) -> dict[str, tuple[int, int]]:
     return {path: (int(v[0]), int(v[1])) for path, v in data.get("files", {}).items()}
 
 
-def dump_cursor(files: dict[str, tuple[int, int]]) -> str:
-    return orjson.dumps({"v": 1, "files": files}, option=orjson.OPT_SORT_KEYS).decode()
+def load_shifts(cursor: str | None) -> dict[str, int]:
+    """Demo replays: seconds added to each file's timestamps, fixed on the file's first read."""
+    if not cursor:
+        return {}
+    return {path: int(v) for path, v in orjson.loads(cursor).get("shifts", {}).items()}
+
+
+def dump_cursor(files: dict[str, tuple[int, int]], shifts: dict[str, int] | None = None) -> str:
+    data: dict[str, object] = {"v": 1, "files": files}
+    if shifts:
+        data["shifts"] = shifts
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def list_files(paths: tuple[str, ...]) -> list[Path]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext
 
 from cyberlab.api.check import refuse_oversized, run_check
 from cyberlab.api.sightings import record_sightings
@@ -76,16 +77,18 @@ def report() -> Response | tuple[str, int]:
     if caller.role in SIGHTING_ROLES:
         receipt = record_sightings(caller, [ReportedLine(1, value, kind)])
         line = receipt["lines"][0]
-        outcome = {"accepted": "recorded as your sighting", "duplicate": "you had already reported it"}.get(
-            line["status"], f"not recorded: {line.get('reason', '')}"
-        )
+        outcomes = {
+            "accepted": gettext("recorded as your sighting"),
+            "duplicate": gettext("you had already reported it"),
+        }
+        outcome = outcomes.get(line["status"], f"not recorded: {line.get('reason', '')}")
         return render_template("check_reported.html", value=value, outcome=outcome, queue=False), 200
     svc = services()
     try:
         file_report(svc.store, svc.sanitizer, caller.name or "", kind, value)
     except ReportError as exc:
         return render_template("check_reported.html", value=value, outcome=str(exc), queue=False), 400
-    outcome = "queued for the city's analysts, who will look at it"
+    outcome = gettext("queued for the city’s analysts, who will look at it")
     return render_template("check_reported.html", value=value, outcome=outcome, queue=True), 200
 
 

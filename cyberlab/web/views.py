@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext, lazy_gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
@@ -17,6 +19,7 @@ from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
+from cyberlab.web.trends import build_trend
 from indexer.search.model import SORTS, SearchQuery
 from indexer.sightings import MAX_LINES
 from indexer.timestamps import format_timestamp, now_micros
@@ -34,6 +37,76 @@ KIND_NAMES = {
     "hash": "file hash",
     "email": "email address",
 }
+
+
+HOME_ROWS = 15  # rows in each table of the home page
+TREND_KIND_NAMES = ("ip", "domain", "url", "hash", "other")  # the chart's kinds (cyberlab.web.trends)
+
+
+def kind_name(kind: str) -> str:
+    """One value's kind in the reader's language ('IP address', 'dirección IP')."""
+    names = {
+        "ip": lazy_gettext("IP address"),
+        "cidr": lazy_gettext("network"),
+        "domain": lazy_gettext("domain"),
+        "url": lazy_gettext("URL"),
+        "hash": lazy_gettext("file hash"),
+        "email": lazy_gettext("email address"),
+    }
+    return str(names.get(kind, kind))
+
+
+def kind_count(kind: str, n: int) -> str:
+    """'1 IP address', '2,310 IP addresses', in the reader's language."""
+    count = f"{n:,}"
+    if kind == "ip":
+        return str(ngettext("%(count)s IP address", "%(count)s IP addresses", n, count=count))
+    if kind == "domain":
+        return str(ngettext("%(count)s domain", "%(count)s domains", n, count=count))
+    if kind == "url":
+        return str(ngettext("%(count)s URL", "%(count)s URLs", n, count=count))
+    if kind == "hash":
+        return str(ngettext("%(count)s file hash", "%(count)s file hashes", n, count=count))
+    return str(ngettext("%(count)s other value", "%(count)s other values", n, count=count))
+
+
+def kind_plural(kind: str) -> str:
+    """The legend's name for a kind: 'IP addresses'."""
+    names = {
+        "ip": lazy_gettext("IP addresses"),
+        "domain": lazy_gettext("domains"),
+        "url": lazy_gettext("URLs"),
+        "hash": lazy_gettext("file hashes"),
+    }
+    return str(names.get(kind, lazy_gettext("other values")))
+
+
+def status_title(status: int, title: str) -> str:
+    """An error page's title in the reader's language (the explanation below it stays as raised)."""
+    titles = {
+        400: lazy_gettext("Bad request"),
+        401: lazy_gettext("Log in needed"),
+        403: lazy_gettext("Forbidden"),
+        404: lazy_gettext("Not found"),
+        405: lazy_gettext("Method not allowed"),
+        413: lazy_gettext("Too large"),
+        415: lazy_gettext("Unsupported media type"),
+        422: lazy_gettext("Cannot process this"),
+        429: lazy_gettext("Too many requests"),
+        500: lazy_gettext("Server error"),
+        503: lazy_gettext("Unavailable"),
+    }
+    return str(titles[status]) if status in titles else title
+
+
+def advice_word(code: str) -> str:
+    return str(gettext("block") if code == "block" else gettext("watch"))
+
+
+@dataclass(frozen=True)
+class Row:
+    hit: dict[str, Any]
+    value: dict[str, str] | None  # None: an object shown by name (search results only)
 
 
 def visible(text: Any, limit: int = 0) -> str:
@@ -56,7 +129,16 @@ def _visible_filter(text: Any, limit: int = 0) -> str:
 
 @bp.app_context_processor
 def _page_context() -> dict[str, Any]:
-    return {"caller": web_caller(), "csrf_token": csrf_token, "platform": services().settings.platform_name}
+    return {
+        "caller": web_caller(),
+        "csrf_token": csrf_token,
+        "platform": services().settings.platform_name,
+        "kind_count": kind_count,
+        "kind_name": kind_name,
+        "kind_plural": kind_plural,
+        "advice_word": advice_word,
+        "status_title": status_title,
+    }
 
 
 def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
@@ -66,15 +148,18 @@ def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
 
 def advice(hit: dict[str, Any]) -> tuple[str, str]:
     if hit["revoked"]:
-        return "watch", "Withdrawn: no longer considered malicious. Remove it from blocklists."
+        return "watch", gettext("Withdrawn: no longer considered malicious. Remove it from blocklists.")
     until = hit.get("valid_until")
     if until and until < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
-        return "watch", "Expired: not seen recently. Watch your logs for it; blocking is optional."
+        return "watch", gettext("Expired: not seen recently. Watch your logs for it; blocking is optional.")
     kind = hit["values"][0]["kind"] if hit["values"] else ""
-    where = {"ip": "firewall", "cidr": "firewall", "domain": "DNS filter", "url": "web proxy"}.get(
-        kind, "security tools"
-    )
-    return "block", f"Block it in your {where}, and check your logs for past contact."
+    if kind in ("ip", "cidr"):
+        return "block", gettext("Block it in your firewall, and check your logs for past contact.")
+    if kind == "domain":
+        return "block", gettext("Block it in your DNS filter, and check your logs for past contact.")
+    if kind == "url":
+        return "block", gettext("Block it in your web proxy, and check your logs for past contact.")
+    return "block", gettext("Block it in your security tools, and check your logs for past contact.")
 
 
 def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
@@ -89,30 +174,40 @@ def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
 @bp.get("/")
 def home() -> str:
     caller = web_caller()
-    latest = _hits(caller, types=("indicator",), revoked=False, valid_at=now_micros(), limit=15)
-    sighted = _hits(caller, types=("indicator",), min_sightings=1, sort="-sightings", limit=10)
-    week = now_micros() - 7 * DAY
-    month = now_micros() - 30 * DAY
-    chart = [("last 7 days", _count_by_kind(caller, week)), ("last 30 days", _count_by_kind(caller, month))]
-    return render_template("home.html", latest=latest, sighted=sighted, chart=chart, kinds=KIND_NAMES)
-
-
-def _count_by_kind(caller: Caller, since: int) -> list[tuple[str, int]]:
     collections, clearance = _scope(caller)
-    counts = []
-    for kind, text in (("ip", "ipv4"), ("domain", "domain"), ("url", "url"), ("hash", "file")):
-        result = services().store.search(
-            SearchQuery(
-                collections=collections,
-                max_tlp=clearance,
-                types=("indicator",),
-                text=text,
-                last_seen_after=since,
-                limit=1,
-            )
-        )
-        counts.append((KIND_NAMES[kind], result.total))
-    return counts
+    latest = _hits(caller, types=("indicator",), revoked=False, valid_at=now_micros(), limit=HOME_ROWS)
+    sighted = _hits(caller, types=("indicator",), min_sightings=1, sort="-sightings", limit=HOME_ROWS)
+    trend = build_trend(
+        services().store,
+        collections,
+        clearance,
+        now_micros(),
+        max_objects=services().settings.limits.trend_objects,
+    )
+    return render_template(
+        "home.html",
+        latest=value_rows(latest, HOME_ROWS),
+        sighted=value_rows(sighted, HOME_ROWS),
+        trend=trend,
+        kinds=KIND_NAMES,
+        trend_kinds=TREND_KIND_NAMES,
+    )
+
+
+def value_rows(hits: list[dict[str, Any]], limit: int = 0, keep_valueless: bool = False) -> list[Row]:
+    """One table row per blockable value (a file with three hashes is three rows to block).
+
+    The values are what indexer.search.values extracted; objects without any (a compound
+    pattern no single value stands for, a report) are left out unless `keep_valueless`.
+    """
+    rows: list[Row] = []
+    for hit in hits:
+        values = hit["values"] or ([None] if keep_valueless else [])
+        for value in values:
+            rows.append(Row(hit, value))
+            if limit and len(rows) >= limit:
+                return rows
+    return rows
 
 
 @bp.get("/indicators/<object_id>")
@@ -155,7 +250,14 @@ def search_page() -> tuple[str, int]:
         hit["advice"] = advice(hit)
     form = {name: request.args.get(name, "") for name in SEARCH_PARAMS}
     html = render_template(
-        "search.html", page=page, hits=page.hits, form=form, analyst=analyst, kinds=KIND_NAMES, sorts=SORTS
+        "search.html",
+        page=page,
+        hits=page.hits,
+        rows=value_rows(page.hits, keep_valueless=True),
+        form=form,
+        analyst=analyst,
+        kinds=KIND_NAMES,
+        sorts=SORTS,
     )
     return html, status
 
@@ -182,7 +284,7 @@ def login() -> Response | str:
         if account is not None:
             services().auth.start_session(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
-        error = "That account name and API key do not match an active account."
+        error = gettext("That account name and API key do not match an active account.")
     return render_template("login.html", error=error)
 
 

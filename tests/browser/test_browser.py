@@ -136,7 +136,7 @@ def test_hostile_values_render_as_inert_text(page: Any, site: LiveServer) -> Non
     page.goto(f"{site.url}/indicators/{HOSTILE['id']}")
     assert page.get_by_role("heading", name="<script>alert('name')</script>").is_visible()
     value = page.locator("td.value").first.inner_text()
-    assert value.startswith("http://evil.example/javascript:alert(1)//\\u202e")  # RTL override shown, not obeyed
+    assert "javascript:alert(1)//\\u202e" in value  # the RTL override is shown, not obeyed
     assert page.locator("a[href^='javascript:']").count() == 0  # never a live link
     assert page.evaluate("document.querySelectorAll('img, svg[onload], [onerror]').length") == 0
     assert "characters)" in page.locator("td").filter(has_text="onerror").inner_text()  # 10 kB cut
@@ -219,7 +219,8 @@ def test_home_shows_what_partners_sighted(page: Any, site: LiveServer) -> None:
     page.goto(f"{site.url}/")
     sighted = page.locator("h2:has-text('Most sighted') + table")
     row = sighted.locator("tr", has_text="1.2.3.10")
-    assert row.locator("td").last.inner_text() == "1 organization"
+    source = row.locator("td").last.inner_text()
+    assert "city-soc" in source and "sighted by 1 organization" in source  # the source, then who saw it
     assert "partner" not in sighted.inner_text()  # who saw it is for analysts only
     shoot(page, "home")
 
@@ -233,3 +234,158 @@ def test_pages_fit_a_phone(browser: Any, site: LiveServer, path: str) -> None:
     if path == "/":
         shoot(tab, "home-phone")
     context.close()
+
+
+# -- accessibility: axe-core on every page, and keyboard-only use ------------------------------
+# axe-core (MPL-2.0) is installed by `make test` with npm into node_modules/ (git-ignored).
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+BAD_IMPACTS = ("serious", "critical")
+
+
+def axe_problems(tab: Any) -> list[str]:
+    """Serious and critical axe-core violations of the page now shown, one line each."""
+    tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes'][:3]]}"
+        for v in result["violations"]
+        if v["impact"] in BAD_IMPACTS
+    ]
+
+
+@pytest.fixture
+def axe_tab(browser: Any) -> Iterator[Any]:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing: `make test` installs it (npm install axe-core), looked in {AXE}")
+    # The pages allow no script at all (CSP default-src 'none'); only this test context lets axe in.
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def unsubscribe_path(account: str) -> str:
+    from cyberlab.digest import UnsubscribeTokens
+    from tests.conftest import SIGNING_KEY
+
+    return f"/digest/unsubscribe/{UnsubscribeTokens(SIGNING_KEY).issue(account)}"
+
+
+ANONYMOUS_PAGES = [
+    "/",
+    "/?lang=es",
+    "/search?q=brute",
+    "/subscribe",
+    "/login",
+    "/check",
+    "/check?lang=es",
+    "/indicators/{hostile}",
+    "/indicators/indicator--00000000-0000-4000-8000-000000000000",  # the 404 page
+    "{unsubscribe}",
+]
+ACCOUNT_PAGES = [
+    ("subscriber", "/digest"),
+    ("subscriber", "/subscribe"),
+    ("partner", "/sightings/upload"),
+    ("analyst", "/search?q=brute"),
+    ("analyst", "/reports"),
+    ("admin", "/admin/accounts"),
+]
+
+
+def test_every_page_has_no_serious_accessibility_problem(axe_tab: Any, site: LiveServer) -> None:
+    problems: dict[str, list[str]] = {}
+    for path in ANONYMOUS_PAGES:
+        axe_tab.goto(
+            site.url + path.format(hostile=HOSTILE["id"], unsubscribe=unsubscribe_path("subscriber"))
+        )
+        problems[path] = axe_problems(axe_tab)
+    # "Is this suspicious?" with its answer table.
+    axe_tab.goto(f"{site.url}/check?lang=en")  # (the Spanish pages above set the language cookie)
+    axe_tab.fill("#text", "Is http://1.2.3.10/login or evil.example.org bad?")
+    axe_tab.click("form button:has-text('Check')")
+    axe_tab.wait_for_selector("#results")
+    problems["/check (answer)"] = axe_problems(axe_tab)
+    for role, path in ACCOUNT_PAGES:
+        log_in(axe_tab, site, role)
+        axe_tab.goto(site.url + path)
+        problems[f"{path} as {role}"] = axe_problems(axe_tab)
+        axe_tab.context.clear_cookies()
+    found = {page: p for page, p in problems.items() if p}
+    assert not found, "\n".join(f"{page}: {line}" for page, lines in found.items() for line in lines)
+
+
+def press_tab_to(tab: Any, selector: str, limit: int = 40) -> None:
+    """Tab through the page (no mouse) until `selector` has the focus."""
+    for _ in range(limit):
+        tab.keyboard.press("Tab")
+        if tab.evaluate(f"document.activeElement && document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")
+
+
+def test_login_check_and_report_with_the_keyboard_only(page: Any, site: LiveServer) -> None:
+    page.goto(f"{site.url}/login")
+    press_tab_to(page, "a.skip")  # the first stop skips the header
+    press_tab_to(page, "input[name=name]")
+    page.keyboard.type("subscriber")
+    press_tab_to(page, "input[name=key]")
+    page.keyboard.type(site.keys["subscriber"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/")
+    assert page.get_by_role("button", name="Log out subscriber").is_visible()
+    # "Is this suspicious?" from the header, by keyboard.
+    press_tab_to(page, "header a[href='/check']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/check")
+    press_tab_to(page, "#text")
+    page.keyboard.type("Seen in our logs: 1.2.3.11")
+    press_tab_to(page, "main form button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results")
+    row = page.locator("#results tr", has_text="1.2.3.11")
+    assert "Known bad" in row.inner_text()
+    # Report it: the row's button, reached with Tab, pressed with Enter.
+    press_tab_to(page, "#results button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#outcome")
+    assert "queued for the city" in page.inner_text("#outcome")
+    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert focused is not None
+
+
+# -- screenshots from the demo data (`make screenshots` only) ----------------------------------
+@pytest.mark.skipif(not os.environ.get("CYBERLAB_SCREENSHOTS"), reason="`make screenshots` only")
+def test_demo_screenshots_in_english_and_spanish(browser: Any, tmp_path: Path) -> None:
+    """What `make run` shows: the SOC's logs replayed as recent, CERT-FR's feed, in en and es."""
+    import subprocess
+    import sys
+
+    from tests.conftest import server_env
+
+    keys = prepare_store(tmp_path)
+    env = server_env(tmp_path, **{"CYBERLAB_CONNECTORS__CITY-SOC__DEMO_SHIFT_TO_NOW": "true"})
+    for name in ("city-soc", "cert-fr"):
+        command = [sys.executable, "-m", "cyberlab.cli", "ingest", name]
+        subprocess.run(command, env=env, check=True, timeout=300, capture_output=True)
+    server = start_server(tmp_path, keys)
+    try:
+        for lang in ("en", "es"):
+            context = browser.new_context(viewport=DESKTOP)
+            tab = context.new_page()
+            tab.goto(f"{server.url}/login?lang={lang}")
+            tab.fill("input[name=name]", "subscriber")
+            tab.fill("input[name=key]", keys["subscriber"])
+            tab.click("main button[type=submit]")
+            tab.wait_for_url(f"{server.url}/")
+            suffix = "" if lang == "en" else "-es"
+            shoot(tab, f"demo-home{suffix}")
+            tab.goto(f"{server.url}/check")
+            tab.fill("#text", "From: billing@example.com\nPlease pay at http://1.2.3.4/invoice or 8.8.8.8")
+            tab.click("main form button[type=submit]")
+            tab.wait_for_selector("#results")
+            shoot(tab, f"demo-check{suffix}")
+            context.close()
+    finally:
+        server.stop()

@@ -160,3 +160,51 @@ def test_whole_sample_folder(tmp_path: Path) -> None:
     values, _, read = run(connector([str(SAMPLES)], tmp_path), None)
     assert read == sum(len(p.read_bytes().splitlines()) for p in SAMPLES.rglob("*") if p.is_file())
     assert "222.186.130.227" in values and "1.2.3.4" in values
+
+
+def demo_connector(paths: list[str], tmp: Path, now: float) -> SocConnector:
+    from dataclasses import replace
+
+    settings = load_settings(environ={"CYBERLAB_STORE__DATA_DIR": str(tmp)})
+    conn = replace(settings.connectors["city-soc"], paths=tuple(paths), demo_shift_to_now=True)
+    return SocConnector(conn, clock=lambda: now)
+
+
+def test_demo_shift_moves_each_files_newest_line_to_now_and_keeps_it_in_the_cursor(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    alert = (
+        '{{"timestamp":"{}","event_type":"alert","src_ip":"{}",'
+        '"dest_ip":"10.0.0.1","alert":{{"signature":"x"}}}}\n'
+    )
+    eve.write_text(
+        alert.format("2022-07-10T00:00:00+0000", "203.0.113.1")
+        + alert.format("2022-07-12T00:00:00+0000", "203.0.113.2")
+    )
+    now = 1_796_000_000.0  # 2026-11-29
+    conn = demo_connector([str(tmp_path)], tmp_path, now)
+    batches = list(conn.batches(None))
+    seen = {r.data.value: (r.data.first_seen, r.data.last_seen) for b in batches for r in b.records}
+    assert seen["203.0.113.2"][1] == int(now)  # the newest line is now
+    assert seen["203.0.113.2"][1] - seen["203.0.113.1"][1] == 2 * 86400  # spacing kept
+    shift = int(now) - 1_657_584_000
+    assert batches[0].notes == [f"timestamps shifted by {round(shift / 86400):,} days (demo): eve.json"]
+    cursor = batches[-1].cursor
+    assert not list(conn.batches(cursor)) or all(not b.records for b in conn.batches(cursor))
+    # A later run (another day) reuses the stored shift: appended lines keep the same offset,
+    # and nothing already read comes back shifted differently.
+    with eve.open("a") as fh:
+        fh.write(alert.format("2022-07-13T00:00:00+0000", "203.0.113.3"))
+    later = demo_connector([str(tmp_path)], tmp_path, now + 5 * 86400)
+    (batch,) = list(later.batches(cursor))
+    assert [(r.data.value, r.data.last_seen) for r in batch.records] == [("203.0.113.3", int(now) + 86400)]
+
+
+def test_without_the_demo_option_timestamps_are_as_logged(tmp_path: Path) -> None:
+    eve = tmp_path / "eve.json"
+    eve.write_text(
+        '{"timestamp":"2022-07-12T00:00:00+0000","event_type":"alert","src_ip":"203.0.113.2",'
+        '"dest_ip":"10.0.0.1","alert":{"signature":"x"}}\n'
+    )
+    (batch,) = list(connector([str(tmp_path)], tmp_path).batches(None))
+    assert batch.records[0].data.last_seen == 1_657_584_000 and batch.notes == []
+    assert "shifts" not in (batch.cursor or "")
