@@ -352,12 +352,84 @@ def test_a_word_in_many_documents_is_walked_newest_first(
     assert [h.id for h in narrow.hits][:1] == [objects[3]["id"]]  # few matches: ranked by bm25
 
 
-def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store, version: int) -> None:
     if not isinstance(filled, EmbeddedStore):
         pytest.skip("the embedded store's own index upgrade")
-    want = filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets
+    everything = SearchQuery(collections=(COLL,), facets=True, limit=1)
+    filtered = SearchQuery(collections=(COLL,), text="example", facets=True, limit=1)
+    want, want_filtered = filled.search(everything).facets, filled.search(filtered).facets
+    assert want_filtered["type"] == {"indicator": 4}
     with closing(sqlite3.connect(filled.path)) as conn, conn:
-        conn.execute("DELETE FROM search_facets")
-        conn.execute("UPDATE search_meta SET version = 1")  # as a store indexed before version 2
+        if version < 2:
+            conn.execute("DELETE FROM search_facets")
+        conn.execute("DELETE FROM search_facet_docs")  # as a store indexed before version 3
+        conn.execute("DELETE FROM search_facet_sets")
+        conn.execute("UPDATE search_meta SET version = ?", (version,))
     EmbeddedStore(filled.path.parent).initialize()
-    assert filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets == want
+    assert filled.search(everything).facets == want
+    assert filled.search(filtered).facets == want_filtered
+
+
+def brute_force_facets(store: Store, query: SearchQuery) -> dict[str, dict[str, int]]:
+    """Facet counts by hand: page through every hit of the query and count what each one says."""
+    counts: dict[str, dict[str, int]] = {"type": {}, "tlp": {}, "source": {}, "label": {}}
+    query = replace(query, facets=False, limit=200, sort="-last_seen")
+    while True:
+        result = store.search(query)
+        for hit in result.hits:
+            for facet, values in (
+                ("type", [hit.type]),
+                ("tlp", [hit.tlp or "none"]),
+                ("source", hit.sources),
+                ("label", hit.labels),
+            ):
+                for value in values:
+                    counts[facet][value] = counts[facet].get(value, 0) + 1
+        if not result.more:
+            return counts
+        query = replace(query, after=result.hits[-1].position)
+
+
+def test_filtered_facets_equal_a_brute_force_count(filled: Store) -> None:
+    """Facets of a filtered search (text, access, type, TLP, source, label, dates, CIDR) are exact,
+    and follow new versions and deletes."""
+    varied = [
+        indicator(
+            100 + i,
+            f"[domain-name:value = 'host{i}.facet.example']",
+            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            name=f"facet host {i}",
+            labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
+            external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
+            object_marking_refs=[(GREEN, AMBER)[i % 2]] if i % 5 else [],
+        )
+        for i in range(30)
+    ]
+    filled.add_objects(COLL, [new(o) for o in varied])
+    filled.add_objects(OTHER, [new({**varied[0], "id": stix_id("indicator", 199)})])
+    questions = [
+        dict(text="facet"),
+        dict(text="facet", max_tlp=1),
+        dict(text="facet", collections=(COLL, OTHER)),
+        dict(text="facet", labels=("scanner", "c2")),
+        dict(text="facet", sources=("cert-fr",), tlp=("amber",)),
+        dict(text="facet", types=("indicator",), max_tlp=2),
+        dict(text="example"),
+        dict(text="nothing-matches-this"),
+        dict(types=("indicator",)),
+        dict(labels=("phishing",), collections=(COLL, OTHER)),
+        dict(first_seen_after=0, max_tlp=1),
+        dict(text="facet", last_seen_after=parse_timestamp("2026-02-15T00:00:00Z")),
+        dict(cidr="198.51.100.0/24"),
+    ]
+
+    def check() -> None:
+        for filters in questions:
+            query = SearchQuery(**{"collections": (COLL,), **filters, "facets": True, "limit": 1})
+            assert filled.search(query).facets == brute_force_facets(filled, query), filters
+
+    check()
+    filled.add_objects(COLL, [new({**varied[1], "modified": "2026-05-01T00:00:00.000Z", "labels": ["new"]})])
+    filled.delete_object(COLL, varied[2]["id"])
+    check()
