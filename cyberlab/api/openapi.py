@@ -101,7 +101,12 @@ def _search_parameters() -> list[dict[str, Any]]:
         _query("sort", {"type": "string", "enum": list(SORTS)}, "Order; relevance needs q."),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "Results per page."),
         _query("next", {"type": "string"}, "The cursor of the previous page, with the same filters."),
-        _query("facets", {"type": "boolean"}, f"Counts by {', '.join(FACETS)}."),
+        _query(
+            "facets",
+            {"type": "boolean"},
+            f"Counts of all matches (not only this page) by {', '.join(FACETS)}: the 50 most frequent"
+            " values of each, exact counts (never sampled).",
+        ),
         _query("histogram", {"type": "boolean"}, "Sightings per day."),
     ]
 
