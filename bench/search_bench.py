@@ -143,6 +143,10 @@ def cases(size: int) -> dict[str, list[SearchQuery]]:
         ],
         "facets, everything": [q(facets=True, limit=1)] * FACET_RUNS,
         "facets, 20% (text)": [q(text="brute", facets=True, limit=1)] * FACET_RUNS,
+        "facets, 20% (text), sampled (API default 50,000)": [
+            q(text="brute", facets=True, limit=1, facet_sample=50_000)
+        ]
+        * FACET_RUNS,
         "facets, 20% (text) + label": [q(text="brute", labels=("force",), facets=True, limit=1)] * FACET_RUNS,
         "facets, 10% (text + date)": [
             q(text="brute", first_seen_after=parse_timestamp("2026-10-15T00:00:00Z"), facets=True, limit=1)

@@ -416,12 +416,13 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
         (*params, TOTAL_CAP + 1),
     ).fetchone()[0]
-    facets = {}
+    facets: dict[str, dict[str, int]] = {}
+    sample = 0
     if query.facets:
         if _only_access(query):
             facets = _counted_facets(conn, query)
         elif FACETS_BY_SET:
-            facets = _set_facets(conn, query, match, where, params)
+            facets, sample = _set_facets(conn, query, match, where, params)
         else:
             facets = _scanned_facets(conn, where, params)
     histogram = _histogram(conn, where, params) if query.histogram else []
@@ -433,6 +434,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         more=len(rows) > query.limit,
         facets=facets,
         histogram=histogram,
+        facets_sample=sample,
     )
 
 
@@ -514,7 +516,19 @@ def _hit(row: Any, position: tuple[Any, ...]) -> Hit:
 def _only_access(query: SearchQuery) -> bool:
     """True when nothing narrows the search but who may see what (its facets are kept counts)."""
     bare = SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
-    return replace(query, sort=bare.sort, limit=bare.limit, after=None, facets=False, histogram=False) == bare
+    return (
+        replace(
+            query,
+            sort=bare.sort,
+            limit=bare.limit,
+            after=None,
+            facets=False,
+            histogram=False,
+            time_budget_ms=None,  # how long it may take, not what it asks
+            facet_sample=None,
+        )
+        == bare
+    )
 
 
 def _counted_facets(conn: sqlite3.Connection, query: SearchQuery) -> dict[str, dict[str, int]]:
@@ -539,8 +553,9 @@ FACETS_BY_SET = True
 
 def _set_facets(
     conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
-) -> dict[str, dict[str, int]]:
-    """Exact facet counts of a filtered search, in one pass over the matches' facet sets.
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Facet counts of a filtered search, in one pass over the matches' facet sets, and 0 when
+    they are exact, else the number of matches sampled (query.facet_sample, text only).
 
     Matches are counted per facet set (GROUP BY over search_facet_docs, a narrow table that stays
     in cache), then each set's count is added to its type, TLP, sources and labels. When the only
@@ -563,7 +578,9 @@ def _set_facets(
         facets=False,
         histogram=False,
         time_budget_ms=None,
+        facet_sample=None,
     ) == SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
+    sample, scale = 0, 1.0
     if only_text_and_sets:
         set_where = [f"s.collection IN ({_marks(query.collections)})"]
         set_params: list[Any] = list(query.collections)
@@ -582,9 +599,12 @@ def _set_facets(
                     f"EXISTS (SELECT 1 FROM json_each(s.{column}) WHERE value IN ({_marks(wanted)}))"
                 )
                 set_params.extend(wanted)
-        per_set = _text_set_counts(conn, match) if match else _all_set_counts(conn)
+        if match:
+            per_set, sample, scale = _text_set_counts(conn, match, query.facet_sample)
+        else:
+            per_set = _all_set_counts(conn)
         rows = [
-            (stix_type, tlp, sources, labels, per_set[set_id])
+            (stix_type, tlp, sources, labels, round(per_set[set_id] * scale))
             for set_id, stix_type, tlp, sources, labels in conn.execute(
                 "SELECT s.id, s.type, s.tlp, s.sources, s.labels FROM search_facet_sets s"
                 f" WHERE {' AND '.join(set_where)}",
@@ -612,31 +632,57 @@ def _set_facets(
             for value in values:  # as json_each would: a value listed twice counts twice
                 key = str(value)
                 bucket[key] = bucket.get(key, 0) + n
-    return {
+    facets = {
         facet: dict(sorted(bucket.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES])
         for facet, bucket in counts.items()
     }
+    return facets, sample
 
 
 FACET_CHUNK = 1_000_000  # rowids per group_concat below: bounds the string to a few MB
 
 
-def _text_set_counts(conn: sqlite3.Connection, match: str) -> dict[int, int]:
-    """Matches of `match` per facet set. The FTS rowids drive (in rowid order, a seek each into the
-    narrow search_facet_docs); the set ids come back as one string per chunk of rowids, counted
-    by Counter in C: a GROUP BY would sort every match first, which cost more than the join."""
+def _text_set_counts(
+    conn: sqlite3.Connection, match: str, sample: int | None
+) -> tuple[dict[int, int], int, float]:
+    """Matches of `match` per facet set, how many were sampled (0: all, exact) and the factor
+    that scales the counts up to all matches.
+
+    The FTS rowids drive (in rowid order, a seek each into the narrow search_facet_docs); the
+    set ids come back as one string per chunk of rowids, counted by Counter in C: a GROUP BY
+    would sort every match first, which cost more than the join. Past `sample` text matches
+    (counted first: cheap, the FTS index alone), only rowids whose multiplicative hash falls
+    under sample/matches are joined: a spread sample, not the oldest or newest documents.
+    """
+    keep = ""
+    extra: tuple[int, ...] = ()
+    matches = 0
+    if sample:
+        matches = conn.execute(
+            "SELECT COUNT(*) FROM search_fts WHERE search_fts MATCH ?", (match,)
+        ).fetchone()[0]
+        if matches > sample:
+            # Knuth's multiplicative hash of the rowid, mod 2^32 (exact integers below 3e9 rows).
+            keep = " AND (search_fts.rowid * 2654435761) % 4294967296 < ?"
+            extra = (int(sample / matches * 2**32),)
     counts: Counter[str] = Counter()
     newest = conn.execute("SELECT MAX(doc) FROM search_facet_docs").fetchone()[0] or 0
     for low in range(0, newest + 1, FACET_CHUNK):
         (joined,) = conn.execute(
             "SELECT group_concat(f.facet_set) FROM search_fts"
             " CROSS JOIN search_facet_docs f ON f.doc = search_fts.rowid"  # CROSS: FTS drives
-            " WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?",
-            (match, low, low + FACET_CHUNK),
+            f" WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?{keep}",
+            (match, low, low + FACET_CHUNK, *extra),
         ).fetchone()
         if joined:
             counts.update(joined.split(","))
-    return {int(set_id): n for set_id, n in counts.items()}
+    per_set = {int(set_id): n for set_id, n in counts.items()}
+    sampled = sum(per_set.values())
+    if keep and not sampled:  # the hash kept none of them (a tiny sample): count them all
+        return _text_set_counts(conn, match, None)
+    if not keep:
+        return per_set, 0, 1.0
+    return per_set, sampled, matches / sampled
 
 
 def _all_set_counts(conn: sqlite3.Connection) -> dict[int, int]:

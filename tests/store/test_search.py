@@ -437,3 +437,32 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
     filled.add_objects(COLL, [new({**varied[1], "modified": "2026-05-01T00:00:00.000Z", "labels": ["new"]})])
     filled.delete_object(COLL, varied[2]["id"])
     check()
+
+
+def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> None:
+    """Embedded store: past facet_sample text matches the facets are a scaled-up sample, flagged;
+    at or below it (and without a sample size) they are exact."""
+    if not isinstance(store, EmbeddedStore):
+        pytest.skip("sampling is the embedded store's; Elasticsearch counts every match")
+    objects = [
+        indicator(
+            300 + i,
+            f"[domain-name:value = 'host{i}.sampled.example']",
+            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            labels=[("phishing", "scanner")[i % 2]],
+        )
+        for i in range(200)
+    ]
+    store.add_objects(COLL, [new(o) for o in objects])
+    query = SearchQuery(collections=(COLL,), text="sampled", facets=True, limit=1)
+    exact = brute_force_facets(store, query)
+    assert exact["label"] == {"phishing": 100, "scanner": 100}
+    for sample in (None, 200, 1000):
+        result = store.search(replace(query, facet_sample=sample))
+        assert result.facets == exact and result.facets_sample == 0, sample
+    sampled = store.search(replace(query, facet_sample=40))
+    assert 0 < sampled.facets_sample < 200  # about 40 of the 200 were counted
+    assert abs(sampled.facets["type"]["indicator"] - 200) <= 1  # scaled up to every match
+    assert set(sampled.facets["label"]) == {"phishing", "scanner"}
+    assert all(40 <= n <= 160 for n in sampled.facets["label"].values()), sampled.facets
+    assert sampled.hits == store.search(query).hits and sampled.total == 200  # hits untouched
