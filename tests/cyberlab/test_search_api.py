@@ -166,5 +166,14 @@ def test_facets_of_many_matches_say_they_are_sampled(tmp_path: Path) -> None:
         assert sampled["facets_sampled"] is True and 0 < sampled["facets_sample_size"] < 60, sampled
         assert abs(sampled["facets"]["type"]["indicator"] - 60) <= 1  # scaled up to all matches
         assert sampled["total"] == 60
+        from tests.cyberlab.test_web import login  # the web facet panel says so too
+
+        session = login(live, "analyst")
+        page = session.get(f"{live.url}/search", params={"q": "sampled"}, timeout=10).text
+        assert 'id="facets-sample"' in page and "Counts from a sample of" in page
+        assert (
+            'id="facets-sample"'
+            not in session.get(f"{live.url}/search", params={"q": "brute"}, timeout=10).text
+        )
     finally:
         live.stop()
