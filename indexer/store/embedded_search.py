@@ -557,8 +557,8 @@ def _set_facets(
     """Facet counts of a filtered search, in one pass over the matches' facet sets, and 0 when
     they are exact, else the number of matches sampled (query.facet_sample, text only).
 
-    Matches are counted per facet set (GROUP BY over search_facet_docs, a narrow table that stays
-    in cache), then each set's count is added to its type, TLP, sources and labels. When the only
+    Matches are counted per facet set (over search_facet_docs, a narrow table that stays in
+    cache), then each set's count is added to its type, TLP, sources and labels. When the only
     filter on a document's own row is the text, the FTS rowids drive and the wide search_docs
     rows are never read: the access filter and type, TLP, source and label filters are properties
     of the set, applied to the few sets counted. Any other filter (dates, values, ...) reads the
@@ -600,7 +600,8 @@ def _set_facets(
                 )
                 set_params.extend(wanted)
         if match:
-            per_set, sample, scale = _text_set_counts(conn, match, query.facet_sample)
+            visible = f"SELECT s.id FROM search_facet_sets s WHERE {' AND '.join(set_where)}"
+            per_set, sample, scale = _text_set_counts(conn, match, query.facet_sample, visible, set_params)
         else:
             per_set = _all_set_counts(conn)
         rows = [
@@ -643,7 +644,7 @@ FACET_CHUNK = 1_000_000  # rowids per group_concat below: bounds the string to a
 
 
 def _text_set_counts(
-    conn: sqlite3.Connection, match: str, sample: int | None
+    conn: sqlite3.Connection, match: str, sample: int | None, visible: str = "", visible_params: Any = ()
 ) -> tuple[dict[int, int], int, float]:
     """Matches of `match` per facet set, how many were sampled (0: all, exact) and the factor
     that scales the counts up to all matches.
@@ -652,7 +653,10 @@ def _text_set_counts(
     set ids come back as one string per chunk of rowids, counted by Counter in C: a GROUP BY
     would sort every match first, which cost more than the join. Past `sample` text matches
     (counted first: cheap, the FTS index alone), only rowids whose multiplicative hash falls
-    under sample/matches are joined: a spread sample, not the oldest or newest documents.
+    under sample/matches are joined: a spread sample, not the oldest or newest documents. The
+    sample is taken only when the caller's own matches (those in the `visible` facet sets) are
+    more than `sample` too, counted up to sample + 1: a word common elsewhere but rare in what
+    the caller may read is counted exactly.
     """
     keep = ""
     extra: tuple[int, ...] = ()
@@ -661,6 +665,15 @@ def _text_set_counts(
         matches = conn.execute(
             "SELECT COUNT(*) FROM search_fts WHERE search_fts MATCH ?", (match,)
         ).fetchone()[0]
+        if matches > sample and visible:
+            (mine,) = conn.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts"
+                " CROSS JOIN search_facet_docs f ON f.doc = search_fts.rowid"
+                f" WHERE search_fts MATCH ? AND f.facet_set IN ({visible}) LIMIT ?)",
+                (match, *visible_params, sample + 1),
+            ).fetchone()
+            if mine <= sample:
+                matches = 0  # few of them are the caller's: count exactly
         if matches > sample:
             # Knuth's multiplicative hash of the rowid, mod 2^32 (exact integers below 3e9 rows).
             keep = " AND (search_fts.rowid * 2654435761) % 4294967296 < ?"

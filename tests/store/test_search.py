@@ -466,3 +466,10 @@ def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> Non
     assert set(sampled.facets["label"]) == {"phishing", "scanner"}
     assert all(40 <= n <= 160 for n in sampled.facets["label"].values()), sampled.facets
     assert sampled.hits == store.search(query).hits and sampled.total == 200  # hits untouched
+    # The word is common, but not in what this caller may read: exact.
+    theirs = [{**o, "id": stix_id("indicator", 600 + i)} for i, o in enumerate(objects[:50])]
+    store.add_objects(OTHER, [new(o) for o in theirs])
+    private = replace(query, collections=(OTHER,), facet_sample=100)
+    mine = store.search(private)
+    assert mine.facets_sample == 0 and mine.facets == brute_force_facets(store, private)
+    assert mine.facets["type"] == {"indicator": 50}
