@@ -198,6 +198,7 @@ class SearchSettings:
     time_budget_ms: int = 2000  # over it, the search stops and the caller gets a 422
     max_terms: int = 64  # words, phrases and operands in one query
     max_prefix_terms: int = 8  # prefix/wildcard/fuzzy terms (a*, a?c, a~) in one advanced query
+    facet_sample_size: int = 50_000  # facets of more text matches are estimated (0: always exact)
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,15 @@ def _search_parameters() -> list[dict[str, Any]]:
         _query("sort", {"type": "string", "enum": list(SORTS)}, "Order; relevance needs q."),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "Results per page."),
         _query("next", {"type": "string"}, "The cursor of the previous page, with the same filters."),
-        _query("facets", {"type": "boolean"}, f"Counts by {', '.join(FACETS)}."),
+        _query(
+            "facets",
+            {"type": "boolean"},
+            f"Counts of all matches (not only this page) by {', '.join(FACETS)}: the 50 most frequent"
+            " values of each. Exact, except when free text matches more than the server's"
+            " search.facet_sample_size (default 50,000): then estimated from a spread sample of about"
+            " that many matches, scaled up to all of them, and the answer says so"
+            " (facets_sampled, facets_sample_size).",
+        ),
         _query("histogram", {"type": "boolean"}, "Sightings per day."),
     ]
 
@@ -167,6 +175,15 @@ def _schemas() -> dict[str, Any]:
                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                 "next": {"type": "string"},
                 "facets": {"type": "object", "additionalProperties": counts},
+                "facets_sampled": {
+                    "type": "boolean",
+                    "description": "With facets: true when the counts are estimates scaled up from a sample",
+                },
+                "facets_sample_size": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "With sampled facets: how many matches were counted",
+                },
                 "histogram": {
                     "type": "array",
                     "items": {

@@ -189,6 +189,7 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
         facets=bool(bool_param("facets")),
         histogram=bool(bool_param("histogram")),
         time_budget_ms=services().settings.search.time_budget_ms or None,
+        facet_sample=services().settings.search.facet_sample_size or None,
     )
 
 
@@ -231,6 +232,10 @@ def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> di
         body["next"] = services().tokens.issue_values(list(result.hits[-1].position), fingerprint)
     if result.facets:
         body["facets"] = result.facets
+        # Estimates scaled up from a sample of the matches, or exact counts: the caller must know.
+        body["facets_sampled"] = bool(result.facets_sample)
+        if result.facets_sample:
+            body["facets_sample_size"] = result.facets_sample
     if histogram:
         body["histogram"] = [
             {"day": format_timestamp(day)[:10], "sightings": n} for day, n in result.histogram

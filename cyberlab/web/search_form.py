@@ -36,6 +36,7 @@ class SearchPage:
     total: int = 0
     total_is_exact: bool = True
     facets: dict[str, list[tuple[str, int, str]]] | None = None  # name -> (value, count, link)
+    facets_sample: int = 0  # the facets are estimated from this many matches (0: exact counts)
     next_url: str = ""
     error: str = ""
     note: str = ""
@@ -84,6 +85,7 @@ def run_search(collections: tuple[str, ...], clearance: int, with_facets: bool) 
     if "next" in body:
         page.next_url = url_for("web.search_page", **_args_with(), next=body["next"])
     if result.facets:
+        page.facets_sample = result.facets_sample
         page.facets = {
             name: [
                 (str(key), n, url_for("web.search_page", **_args_with(**{name: str(key)})))

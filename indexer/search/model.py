@@ -51,6 +51,9 @@ class SearchQuery:
     histogram: bool = False
     # Milliseconds the whole search may take (None: no limit); over it the store raises SearchTimeout.
     time_budget_ms: int | None = None
+    # Facets of more text matches than this are estimated from a sample of about this many
+    # (the embedded store; None: always exact). Fewer matches are always counted exactly.
+    facet_sample: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class SearchResult:
     more: bool
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     histogram: list[tuple[int, int]] = field(default_factory=list)  # (day start micros, sightings)
+    # 0: the facets are exact counts; else they are estimates scaled up from this many matches.
+    facets_sample: int = 0
 
 
 @dataclass(frozen=True)

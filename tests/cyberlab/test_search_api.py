@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import TAXII, LiveServer
-from tests.store.test_search import DOMAIN, HOSTILE, IDENTITIES, INDICATORS, IP, SIGHTINGS
+from tests.conftest import TAXII, LiveServer, prepare_store, start_server
+from tests.store.test_search import DOMAIN, HOSTILE, IDENTITIES, INDICATORS, IP, SIGHTINGS, indicator
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,7 @@ def test_facets_and_histogram(analysis: LiveServer) -> None:
     body = search(analysis, facets="true", histogram="true", limit=1).json()
     assert body["facets"]["type"]["indicator"] == len(INDICATORS)
     assert body["facets"]["label"]["phishing"] == 1
+    assert body["facets_sampled"] is False and "facets_sample_size" not in body
     assert body["histogram"] == [{"day": "2026-03-01", "sightings": 5}, {"day": "2026-03-02", "sightings": 3}]
 
 
@@ -140,3 +142,38 @@ def test_pivot_shows_versions_sightings_and_names_to_analysts_only(analysis: Liv
     assert requests.get(url, auth=analysis.auth("partner"), timeout=10).status_code == 404
     missing = requests.get(url.replace("0000-4000", "0000-4999"), auth=analysis.auth("analyst"), timeout=10)
     assert missing.status_code == 404
+
+
+def test_facets_of_many_matches_say_they_are_sampled(tmp_path: Path) -> None:
+    """search.facet_sample_size: past it (here 5 matches) the API says the facets are a sample."""
+    live = start_server(tmp_path, prepare_store(tmp_path), CYBERLAB_SEARCH__FACET_SAMPLE_SIZE="5")
+    try:
+        many = [
+            indicator(400 + i, f"[domain-name:value = 'h{i}.sampled.example']", "2026-02-01T00:00:00.000Z")
+            for i in range(60)
+        ]
+        response = requests.post(
+            live.collection_url("analysis") + "objects/",
+            json={"objects": [*INDICATORS, *many]},
+            auth=live.auth("admin"),
+            headers={"Accept": TAXII, "Content-Type": TAXII},
+            timeout=30,
+        )
+        assert response.json()["success_count"] == len(INDICATORS) + len(many), response.text
+        few = search(live, q="brute", facets="true").json()
+        assert few["facets_sampled"] is False and few["facets"]["type"] == {"indicator": 1}
+        sampled = search(live, q="sampled", facets="true").json()
+        assert sampled["facets_sampled"] is True and 0 < sampled["facets_sample_size"] < 60, sampled
+        assert abs(sampled["facets"]["type"]["indicator"] - 60) <= 1  # scaled up to all matches
+        assert sampled["total"] == 60
+        from tests.cyberlab.test_web import login  # the web facet panel says so too
+
+        session = login(live, "analyst")
+        page = session.get(f"{live.url}/search", params={"q": "sampled"}, timeout=10).text
+        assert 'id="facets-sample"' in page and "Counts from a sample of" in page
+        assert (
+            'id="facets-sample"'
+            not in session.get(f"{live.url}/search", params={"q": "brute"}, timeout=10).text
+        )
+    finally:
+        live.stop()

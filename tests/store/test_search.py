@@ -352,12 +352,124 @@ def test_a_word_in_many_documents_is_walked_newest_first(
     assert [h.id for h in narrow.hits][:1] == [objects[3]["id"]]  # few matches: ranked by bm25
 
 
-def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store, version: int) -> None:
     if not isinstance(filled, EmbeddedStore):
         pytest.skip("the embedded store's own index upgrade")
-    want = filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets
+    everything = SearchQuery(collections=(COLL,), facets=True, limit=1)
+    filtered = SearchQuery(collections=(COLL,), text="example", facets=True, limit=1)
+    want, want_filtered = filled.search(everything).facets, filled.search(filtered).facets
+    assert want_filtered["type"] == {"indicator": 4}
     with closing(sqlite3.connect(filled.path)) as conn, conn:
-        conn.execute("DELETE FROM search_facets")
-        conn.execute("UPDATE search_meta SET version = 1")  # as a store indexed before version 2
+        if version < 2:
+            conn.execute("DELETE FROM search_facets")
+        conn.execute("DELETE FROM search_facet_docs")  # as a store indexed before version 3
+        conn.execute("DELETE FROM search_facet_sets")
+        conn.execute("UPDATE search_meta SET version = ?", (version,))
     EmbeddedStore(filled.path.parent).initialize()
-    assert filled.search(SearchQuery(collections=(COLL,), facets=True, limit=1)).facets == want
+    assert filled.search(everything).facets == want
+    assert filled.search(filtered).facets == want_filtered
+
+
+def brute_force_facets(store: Store, query: SearchQuery) -> dict[str, dict[str, int]]:
+    """Facet counts by hand: page through every hit of the query and count what each one says."""
+    counts: dict[str, dict[str, int]] = {"type": {}, "tlp": {}, "source": {}, "label": {}}
+    query = replace(query, facets=False, limit=200, sort="-last_seen")
+    while True:
+        result = store.search(query)
+        for hit in result.hits:
+            for facet, values in (
+                ("type", [hit.type]),
+                ("tlp", [hit.tlp or "none"]),
+                ("source", hit.sources),
+                ("label", hit.labels),
+            ):
+                for value in values:
+                    counts[facet][value] = counts[facet].get(value, 0) + 1
+        if not result.more:
+            return counts
+        query = replace(query, after=result.hits[-1].position)
+
+
+def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Facets of a filtered search (text, access, type, TLP, source, label, dates, CIDR) are exact,
+    and follow new versions and deletes."""
+    if isinstance(filled, EmbeddedStore):
+        from indexer.store import embedded_search
+
+        monkeypatch.setattr(embedded_search, "FACET_CHUNK", 7)  # the text's rowids in several chunks
+    varied = [
+        indicator(
+            100 + i,
+            f"[domain-name:value = 'host{i}.facet.example']",
+            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            name=f"facet host {i}",
+            labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
+            external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
+            object_marking_refs=[(GREEN, AMBER)[i % 2]] if i % 5 else [],
+        )
+        for i in range(30)
+    ]
+    filled.add_objects(COLL, [new(o) for o in varied])
+    filled.add_objects(OTHER, [new({**varied[0], "id": stix_id("indicator", 199)})])
+    questions = [
+        dict(text="facet"),
+        dict(text="facet", max_tlp=1),
+        dict(text="facet", collections=(COLL, OTHER)),
+        dict(text="facet", labels=("scanner", "c2")),
+        dict(text="facet", sources=("cert-fr",), tlp=("amber",)),
+        dict(text="facet", types=("indicator",), max_tlp=2),
+        dict(text="example"),
+        dict(text="nothing-matches-this"),
+        dict(types=("indicator",)),
+        dict(labels=("phishing",), collections=(COLL, OTHER)),
+        dict(first_seen_after=0, max_tlp=1),
+        dict(text="facet", last_seen_after=parse_timestamp("2026-02-15T00:00:00Z")),
+        dict(cidr="198.51.100.0/24"),
+    ]
+
+    def check() -> None:
+        for filters in questions:
+            query = SearchQuery(**{"collections": (COLL,), **filters, "facets": True, "limit": 1})
+            assert filled.search(query).facets == brute_force_facets(filled, query), filters
+
+    check()
+    filled.add_objects(COLL, [new({**varied[1], "modified": "2026-05-01T00:00:00.000Z", "labels": ["new"]})])
+    filled.delete_object(COLL, varied[2]["id"])
+    check()
+
+
+def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> None:
+    """Embedded store: past facet_sample text matches the facets are a scaled-up sample, flagged;
+    at or below it (and without a sample size) they are exact."""
+    if not isinstance(store, EmbeddedStore):
+        pytest.skip("sampling is the embedded store's; Elasticsearch counts every match")
+    objects = [
+        indicator(
+            300 + i,
+            f"[domain-name:value = 'host{i}.sampled.example']",
+            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            labels=[("phishing", "scanner")[i % 2]],
+        )
+        for i in range(200)
+    ]
+    store.add_objects(COLL, [new(o) for o in objects])
+    query = SearchQuery(collections=(COLL,), text="sampled", facets=True, limit=1)
+    exact = brute_force_facets(store, query)
+    assert exact["label"] == {"phishing": 100, "scanner": 100}
+    for sample in (None, 200, 1000):
+        result = store.search(replace(query, facet_sample=sample))
+        assert result.facets == exact and result.facets_sample == 0, sample
+    sampled = store.search(replace(query, facet_sample=40))
+    assert 0 < sampled.facets_sample < 200  # about 40 of the 200 were counted
+    assert abs(sampled.facets["type"]["indicator"] - 200) <= 1  # scaled up to every match
+    assert set(sampled.facets["label"]) == {"phishing", "scanner"}
+    assert all(40 <= n <= 160 for n in sampled.facets["label"].values()), sampled.facets
+    assert sampled.hits == store.search(query).hits and sampled.total == 200  # hits untouched
+    # The word is common, but not in what this caller may read: exact.
+    theirs = [{**o, "id": stix_id("indicator", 600 + i)} for i, o in enumerate(objects[:50])]
+    store.add_objects(OTHER, [new(o) for o in theirs])
+    private = replace(query, collections=(OTHER,), facet_sample=100)
+    mine = store.search(private)
+    assert mine.facets_sample == 0 and mine.facets == brute_force_facets(store, private)
+    assert mine.facets["type"] == {"indicator": 50}
