@@ -3,11 +3,14 @@
     GET /api/v1/collections/<collection>/export/<kind>.<format>
         kind:   ip | cidr | domain | url | hash | all
         format: txt (one value per line; pfBlockerNG, Pi-hole, FortiGate external feeds)
-                csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources)
+                csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources,indicator)
                 stix.json (a STIX 2.1 bundle of the indicators themselves)
 
-Only the latest version of each indicator, neither revoked nor expired, is exported; compound
-patterns (A AND B) are left out of flat lists, which cannot say "both". Access follows TAXII's:
+Only the latest version of each indicator, neither revoked nor expired, is exported, with the values
+indexer.search.values.pattern_values finds in it: every value that identifies a thing on its own
+(each hash of a file, the domain and address of a domain|ip, the address of an ip|port), never a
+context comparison (file:name, a port), a negation, or observations that must be seen together
+(AND, FOLLOWEDBY, WITHIN). Each csv row names its indicator. Access follows TAXII's:
 HTTP Basic with the account's API key, anonymous for public collections. Every line is checked again
 before it is written (defence in depth behind ingest): a value that is not one well-formed value of
 its kind, or a network broader than sanitize.min_prefix_v4/v6, is never emitted. ETag and
@@ -35,7 +38,7 @@ from flask import Blueprint, Response, request
 from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from indexer.search.values import is_compound, pattern_values
+from indexer.search.values import pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import effective_tlp
@@ -59,10 +62,10 @@ class Entry:
 
 
 def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None) -> list[Entry]:
-    """The values a blocklist can carry for one indicator: none for compound (AND) patterns, and
-    none that is not exactly one well-formed value (or is a network broader than min_prefix)."""
+    """The values a blocklist can carry for one indicator (pattern_values), none that is not exactly
+    one well-formed value (or is a network broader than min_prefix)."""
     pattern = indicator.get("pattern", "")
-    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str) or is_compound(pattern):
+    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str):
         return []
     return [
         Entry(v.value, v.kind, indicator)
@@ -153,7 +156,18 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
         return ("\n".join(values) + ("\n" if values else "")).encode()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
+    header = [
+        "value",
+        "type",
+        "first_seen",
+        "last_seen",
+        "valid_until",
+        "tlp",
+        "labels",
+        "sources",
+        "indicator",
+    ]
+    writer.writerow(header)
     for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
         ind = entry.indicator
         tlp = effective_tlp(ind) or ""
@@ -168,6 +182,7 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
             tlp,
             ";".join(ind.get("labels", [])),
             sources,
+            ind.get("id", ""),  # the indicator this value comes from: one indicator, several rows
         ]
         writer.writerow([_cell(str(c)) for c in cells])
     return out.getvalue().encode()
