@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The demo runs in dev mode: a development signing key, data under ./data.
 DEMO_ENV := CYBERLAB_SERVER__DEV=true
 
-.PHONY: run test lint bench clean chromium screenshots
+.PHONY: run test lint bench clean chromium bind9-utils screenshots
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
@@ -26,8 +26,12 @@ run: $(BIN)/cyberlab
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
 	$(DEMO_ENV) $(BIN)/cyberlab serve
 
-test: $(BIN)/cyberlab chromium
+test: $(BIN)/cyberlab chromium bind9-utils
 	$(BIN)/python -m pytest -q
+
+# The RPZ export is checked with BIND's named-checkzone (the test skips, saying so, without it).
+bind9-utils:
+	@command -v named-checkzone >/dev/null || (apt-get update && apt-get install -y bind9-utils)
 
 # The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
 chromium:

@@ -204,6 +204,7 @@ class LimitSettings:
     upload_lines: int = 10_000  # sightings in one upload, API or web form (more: 413)
     status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
     filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
+    edl_lines: int = 50_000  # entries in one external dynamic list export (PAN-OS: 50,000 on most models)
 
 
 @dataclass(frozen=True)

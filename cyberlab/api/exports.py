@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from cyberlab.api import formats
 from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
@@ -50,7 +51,14 @@ FORMATS = {
     "txt": "text/plain; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "stix.json": "application/stix+json;version=2.1",
+    # formats.py: what DNS filters and firewalls load
+    "rpz": "text/dns; charset=utf-8",
+    "hosts": "text/plain; charset=utf-8",
+    "zeek": "text/tab-separated-values; charset=utf-8",
+    "edl": "text/plain; charset=utf-8",
 }
+# Kinds a format can hold (a hosts file lists names only; an RPZ zone names and addresses).
+FORMAT_KINDS = {"hosts": ("domain", "all"), "rpz": ("ip", "cidr", "domain", "all")}
 _PAGE = 5000
 
 
@@ -59,6 +67,10 @@ class Entry:
     value: str
     kind: str  # ip, cidr, domain, url, hash
     indicator: dict[str, Any]
+
+    @property
+    def indicator_id(self) -> str:
+        return str(self.indicator.get("id", ""))
 
 
 def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None) -> list[Entry]:
@@ -101,6 +113,7 @@ class Built:
     etag: str
     last_modified: int  # micros
     fresh_until: int  # micros: the earliest valid_until among what was exported
+    left_out: int = 0  # entries over a format's line limit (edl)
 
 
 # Keyed by the reader's scope too: a subscriber's list must never be an analyst's cached one.
@@ -141,9 +154,19 @@ def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: R
         if not page.more:
             break
         after = page.objects[-1].keyset
-    body = _render(selected, kind, fmt)
+    left_out = 0
+    if fmt == "edl":
+        body, left_out = formats.edl(selected, services().settings.limits.edl_lines)
+    elif fmt == "rpz":
+        body = formats.rpz(selected, serial=max(1, newest // 1_000_000) % 2**32)
+    elif fmt == "hosts":
+        body = formats.hosts(selected)
+    elif fmt == "zeek":
+        body = formats.zeek(selected, services().settings.platform_name)
+    else:
+        body = _render(selected, kind, fmt)
     etag = hashlib.sha256(body).hexdigest()[:32]
-    return Built(body, f'"{etag}"', newest, fresh_until)
+    return Built(body, f'"{etag}"', newest, fresh_until, left_out)
 
 
 def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
@@ -220,11 +243,12 @@ def export(collection_id: str, name: str) -> Response:
         if caller.anonymous:
             raise unauthorized("this collection is not public; use your account name and API key")
         raise TaxiiError(403, "Forbidden", "your account may not read this collection")
-    if kind not in KINDS or fmt not in FORMATS:
+    if kind not in KINDS or fmt not in FORMATS or kind not in FORMAT_KINDS.get(fmt, KINDS):
         raise TaxiiError(
             404,
             "No such export",
-            f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}",
+            f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}"
+            f" (hosts: domain or all; rpz: ip, cidr, domain or all)",
         )
     now = now_micros()
     newest = services().store.last_change(collection.id)  # adds and deletes alike
@@ -243,6 +267,8 @@ def export(collection_id: str, name: str) -> Response:
         "Cache-Control": "private, max-age=60",
         "X-Content-Type-Options": "nosniff",
     }
+    if built.left_out:
+        headers["X-Entries-Left-Out"] = str(built.left_out)  # over limits.edl_lines
     if _not_modified(built):
         return Response(status=304, headers=headers)
     response = Response(built.body, content_type=FORMATS[fmt], headers=headers)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +165,53 @@ def test_unknown_exports_are_404_with_the_choices(exports: LiveServer, name: str
     response = export(exports, name)
     assert response.status_code == 404
     assert "kind in ip, cidr, domain, url, hash, all" in response.json()["description"]
+
+
+def test_rpz_zone_loads_in_bind(exports: LiveServer, tmp_path: Path) -> None:
+    """The RPZ zone passes BIND's own zone checker (named-checkzone, Debian bind9-utils)."""
+    response = export(exports, "all.rpz")
+    assert response.status_code == 200
+    zone = response.text
+    assert "bad.example.net CNAME ." in zone and "*.bad.example.net CNAME ." in zone
+    assert "32.7.100.51.198.rpz-ip CNAME ." in zone and "24.0.113.0.203.rpz-ip CNAME ." in zone
+    assert "192.0.2." not in zone and "evil.exe" not in zone
+    checker = shutil.which("named-checkzone")
+    if checker is None:
+        pytest.skip("named-checkzone is not installed (apt-get install bind9-utils)")
+    path = tmp_path / "cyberlab.rpz"
+    path.write_text(zone)
+    result = subprocess.run([checker, "rpz.cyberlab", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_hosts_zeek_and_edl(exports: LiveServer) -> None:
+    hosts = export(exports, "domain.hosts").text.splitlines()
+    domains = ("bad.example.net", "cmd.example.org", "dip.example.net", "or.example.net")
+    assert set(hosts) >= {f"0.0.0.0 {d}" for d in domains}  # (the polling test adds one more)
+    assert all(line.startswith("0.0.0.0 ") and len(line.split()) == 2 for line in hosts)
+    assert export(exports, "ip.hosts").status_code == 404  # a hosts file lists names only
+    zeek = export(exports, "all.zeek").text.splitlines()
+    assert zeek[0] == "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc"
+    rows = [line.split("\t") for line in zeek[1:]]
+    assert all(len(row) == 4 for row in rows)
+    by_value = {row[0]: row for row in rows}
+    assert by_value["198.51.100.7"][1:2] == ["Intel::ADDR"]
+    assert by_value["203.0.113.0/24"][1] == "Intel::SUBNET"
+    assert by_value["bad.example.net/x.php?a=1"][1] == "Intel::URL"  # Zeek matches URLs without scheme
+    assert by_value["b" * 32][1] == "Intel::FILE_HASH" and by_value["b" * 32][3] == LISTED[6]["id"]
+    edl = export(exports, "all.edl")
+    assert "bad.example.net/x.php?a=1" in edl.text.splitlines() and "X-Entries-Left-Out" not in edl.headers
+    assert len(edl.text.splitlines()) >= 13
+
+
+def test_format_writers_state_and_keep_their_limits() -> None:
+    """The EDL keeps at most its line limit; RPZ writes IPv6 triggers in the full reversed form."""
+    from cyberlab.api import formats
+    from cyberlab.api.exports import Entry
+
+    rows = [Entry(f"198.51.100.{n}", "ip", {"id": "indicator--x"}) for n in range(5)]
+    body, left_out = formats.edl(rows, max_lines=2)
+    assert body.decode().splitlines() == ["198.51.100.0", "198.51.100.1"] and left_out == 3
+    zone = formats.rpz([Entry("2001:db8::/32", "cidr", {"id": "indicator--x"})], serial=1).decode()
+    assert "32.0.0.0.0.0.0.db8.2001.rpz-ip CNAME ." in zone
