@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (the SOC's old sample logs replayed as if they had just happened).
 DEMO_ENV := CYBERLAB_SERVER__DEV=true CYBERLAB_CONFIG=config/demo.toml
 
-.PHONY: run test lint bench clean chromium screenshots translations axe
+.PHONY: run test lint bench clean chromium bind9-utils screenshots translations axe
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
@@ -27,8 +27,12 @@ run: $(BIN)/cyberlab
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
 	$(DEMO_ENV) $(BIN)/cyberlab serve
 
-test: $(BIN)/cyberlab chromium axe
+test: $(BIN)/cyberlab chromium bind9-utils axe
 	$(BIN)/python -m pytest -q
+
+# The RPZ export is checked with BIND's named-checkzone (the test skips, saying so, without it).
+bind9-utils:
+	@command -v named-checkzone >/dev/null || (apt-get update && apt-get install -y bind9-utils)
 
 # The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
 chromium:

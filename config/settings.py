@@ -210,6 +210,7 @@ class LimitSettings:
     status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
     filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
     trend_objects: int = 5_000  # indicators the home page's 30-day chart counts at most (then "at least")
+    edl_lines: int = 50_000  # entries in one external dynamic list export (PAN-OS: 50,000 on most models)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ import orjson
 
 from config import CollectionSettings
 from indexer import pattern
+from indexer.canonical import same_object
 from indexer.errors import InvalidObjectError
 from indexer.sanitize import CONTAINERS, REF_KEYS, Sanitizer
-from indexer.store.base import SERVER, NewObject, Store
+from indexer.store.base import SERVER, NewObject, ObjectQuery, Store
 from indexer.timestamps import parse_timestamp
 from indexer.tlp import effective_tlp, tlp_rank
 from indexer.validate import too_deep, validate_stix_object
@@ -175,6 +176,8 @@ def _store_batch(
         return
     outcomes = store.add_objects(collection.id, batch, owner=owner)
     for obj, outcome in zip(batch, outcomes, strict=True):
+        if outcome == "conflict" and _same_as_stored(store, collection, obj):
+            outcome = "duplicate"  # re-serialized, not changed: what was first stored stays
         report.counts[outcome] += 1
         if outcome == "added":
             report.successes.append(ObjectResult(obj.id, obj.version_text, "added"))
@@ -191,6 +194,12 @@ def _store_batch(
                     "a changed object needs a new 'modified'",
                 )
             )
+
+
+def _same_as_stored(store: Store, collection: CollectionSettings, obj: NewObject) -> bool:
+    """Whether the stored version with this id and version is `obj` written another way."""
+    page = store.query(ObjectQuery(collection.id, ids=(obj.id,), versions=(obj.version,), limit=1))
+    return any(same_object(stored.body, obj.body) for stored in page.objects)
 
 
 def identify(obj: Any) -> tuple[str, str]:

@@ -226,8 +226,12 @@ def _kind_of(obj_type: str, prop: str, value: str) -> str | None:
         return None
     if obj_type in ("ipv4-addr", "ipv6-addr"):
         return "ip"  # whatever it holds: _check_ip refuses what is not one address or network
-    if obj_type == "network-traffic" and prop.endswith("value"):
-        return "ip" if _looks_like_ip(value.split("/")[0]) else None
+    if (obj_type == "network-traffic" and prop.endswith("value")) or (
+        obj_type == "domain-name" and prop.startswith("resolves_to_refs")
+    ):
+        # an endpoint or what a domain resolves to (misp-stix's domain|ip): an address or a name,
+        # vetted as what it is (exports list both, see indexer.search.values)
+        return "ip" if _looks_like_ip(value.split("/")[0]) else "domain"
     if obj_type == "domain-name":
         return "domain"
     if obj_type == "url":

@@ -26,6 +26,7 @@ from stix2validator.v21 import enums
 
 from indexer import pattern as pattern_limits
 from indexer.errors import InvalidObjectError
+from indexer.formats import FORMATS
 from indexer.pattern import Comparison, PatternError, comparisons, is_simple, tokenize
 from indexer.timestamps import parse_timestamp
 
@@ -33,6 +34,9 @@ _SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
 _HASH_HEX_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA1": 40, "SHA-256": 64, "SHA256": 64, "SHA-512": 128}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+# STIX 2.1 section 3.1 names, as stix2-validator checks a pattern's object types and properties.
+_PATTERN_TYPE_RE = re.compile(r"^-?[a-z0-9]+(-[a-z0-9]+)*-?$")
+_PATTERN_PROPERTY_RE = re.compile(r"^[a-z0-9_]{3,250}$")
 
 
 def _escape_class_dollars(pattern: str) -> str:
@@ -107,7 +111,8 @@ def _compiled(schema_name: str) -> Callable[[Any], Any]:
         schema = _schema_for_type()[schema_name]
     handlers = {"http": _resolve_locally, "https": _resolve_locally}
     try:
-        return fastjsonschema.compile(schema, handlers=handlers)  # type: ignore[no-any-return]
+        # Our own format checks: fastjsonschema's defaults refuse valid domains and URIs (formats.py).
+        return fastjsonschema.compile(schema, handlers=handlers, formats=FORMATS)  # type: ignore[no-any-return]
     except (re.error, fastjsonschema.JsonSchemaDefinitionException):
         # A few schemas use regex syntax fastjsonschema cannot translate: validate those types
         # with the reference jsonschema library instead (slower, equally strict).
@@ -121,7 +126,10 @@ def _reference_validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
     registry: Registry[Any] = Registry().with_resources(
         (uri, Resource.from_contents(doc)) for uri, doc in _schema_documents().items()
     )
-    validator = jsonschema.validators.validator_for(schema)(schema, registry=registry)
+    checker = jsonschema.FormatChecker()
+    for name, format_check in FORMATS.items():
+        checker.checks(name)(format_check)
+    validator = jsonschema.validators.validator_for(schema)(schema, registry=registry, format_checker=checker)
 
     def check(obj: Any) -> None:
         error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
@@ -219,6 +227,7 @@ def _check_pattern(obj: dict[str, Any]) -> None:
         found = comparisons(pattern)
     except PatternError as exc:
         raise InvalidObjectError(f"invalid STIX pattern: {exc}") from None
+    _check_pattern_names(found)
     if (
         is_simple(tokens)
         and all(c.object_type in enums.OBSERVABLE_TYPES for c in found)
@@ -231,6 +240,26 @@ def _check_pattern(obj: dict[str, Any]) -> None:
         raise InvalidObjectError("invalid STIX pattern: nested too deeply to parse") from None
     if errors:
         raise InvalidObjectError(f"invalid STIX pattern: {errors[0]}")
+
+
+def _check_pattern_names(found: list[Comparison]) -> None:
+    """Object types and top-level property names must be STIX names (section 3.1); a custom SCO
+    type is fine, `ab` or `ipv4_addr` is not."""
+    for comparison in found:
+        obj_type = comparison.object_type
+        if obj_type not in enums.OBSERVABLE_TYPES and (
+            not _PATTERN_TYPE_RE.match(obj_type) or not 3 <= len(obj_type) <= 250
+        ):
+            raise InvalidObjectError(
+                f"invalid STIX pattern: {obj_type[:80]!r} is not a valid observable type name"
+            )
+        prop = re.split(r"[.\[]", comparison.path, maxsplit=1)[0]
+        if prop in enums.OBSERVABLE_PROPERTIES.get(obj_type, ()):
+            continue
+        if not _PATTERN_PROPERTY_RE.match(prop):
+            raise InvalidObjectError(
+                f"invalid STIX pattern: {prop[:80]!r} is not a valid observable property name"
+            )
 
 
 def _hashes_well_formed(found: list[Comparison]) -> bool:

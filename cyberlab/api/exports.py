@@ -3,11 +3,14 @@
     GET /api/v1/collections/<collection>/export/<kind>.<format>
         kind:   ip | cidr | domain | url | hash | all
         format: txt (one value per line; pfBlockerNG, Pi-hole, FortiGate external feeds)
-                csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources)
+                csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources,indicator)
                 stix.json (a STIX 2.1 bundle of the indicators themselves)
 
-Only the latest version of each indicator, neither revoked nor expired, is exported; compound
-patterns (A AND B) are left out of flat lists, which cannot say "both". Access follows TAXII's:
+Only the latest version of each indicator, neither revoked nor expired, is exported, with the values
+indexer.search.values.pattern_values finds in it: every value that identifies a thing on its own
+(each hash of a file, the domain and address of a domain|ip, the address of an ip|port), never a
+context comparison (file:name, a port), a negation, or observations that must be seen together
+(AND, FOLLOWEDBY, WITHIN). Each csv row names its indicator. Access follows TAXII's:
 HTTP Basic with the account's API key, anonymous for public collections. Every line is checked again
 before it is written (defence in depth behind ingest): a value that is not one well-formed value of
 its kind, or a network broader than sanitize.min_prefix_v4/v6, is never emitted. ETag and
@@ -32,10 +35,11 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from cyberlab.api import formats
 from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from indexer.search.values import is_compound, pattern_values
+from indexer.search.values import pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import effective_tlp
@@ -47,7 +51,14 @@ FORMATS = {
     "txt": "text/plain; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "stix.json": "application/stix+json;version=2.1",
+    # formats.py: what DNS filters and firewalls load
+    "rpz": "text/dns; charset=utf-8",
+    "hosts": "text/plain; charset=utf-8",
+    "zeek": "text/tab-separated-values; charset=utf-8",
+    "edl": "text/plain; charset=utf-8",
 }
+# Kinds a format can hold (a hosts file lists names only; an RPZ zone names and addresses).
+FORMAT_KINDS = {"hosts": ("domain", "all"), "rpz": ("ip", "cidr", "domain", "all")}
 _PAGE = 5000
 
 
@@ -57,12 +68,16 @@ class Entry:
     kind: str  # ip, cidr, domain, url, hash
     indicator: dict[str, Any]
 
+    @property
+    def indicator_id(self) -> str:
+        return str(self.indicator.get("id", ""))
+
 
 def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None) -> list[Entry]:
-    """The values a blocklist can carry for one indicator: none for compound (AND) patterns, and
-    none that is not exactly one well-formed value (or is a network broader than min_prefix)."""
+    """The values a blocklist can carry for one indicator (pattern_values), none that is not exactly
+    one well-formed value (or is a network broader than min_prefix)."""
     pattern = indicator.get("pattern", "")
-    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str) or is_compound(pattern):
+    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str):
         return []
     return [
         Entry(v.value, v.kind, indicator)
@@ -98,6 +113,7 @@ class Built:
     etag: str
     last_modified: int  # micros
     fresh_until: int  # micros: the earliest valid_until among what was exported
+    left_out: int = 0  # entries over a format's line limit (edl)
 
 
 # Keyed by the reader's scope too: a subscriber's list must never be an analyst's cached one.
@@ -138,9 +154,19 @@ def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: R
         if not page.more:
             break
         after = page.objects[-1].keyset
-    body = _render(selected, kind, fmt)
+    left_out = 0
+    if fmt == "edl":
+        body, left_out = formats.edl(selected, services().settings.limits.edl_lines)
+    elif fmt == "rpz":
+        body = formats.rpz(selected, serial=max(1, newest // 1_000_000) % 2**32)
+    elif fmt == "hosts":
+        body = formats.hosts(selected)
+    elif fmt == "zeek":
+        body = formats.zeek(selected, services().settings.platform_name)
+    else:
+        body = _render(selected, kind, fmt)
     etag = hashlib.sha256(body).hexdigest()[:32]
-    return Built(body, f'"{etag}"', newest, fresh_until)
+    return Built(body, f'"{etag}"', newest, fresh_until, left_out)
 
 
 def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
@@ -153,7 +179,18 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
         return ("\n".join(values) + ("\n" if values else "")).encode()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
+    header = [
+        "value",
+        "type",
+        "first_seen",
+        "last_seen",
+        "valid_until",
+        "tlp",
+        "labels",
+        "sources",
+        "indicator",
+    ]
+    writer.writerow(header)
     for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
         ind = entry.indicator
         tlp = effective_tlp(ind) or ""
@@ -168,6 +205,7 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
             tlp,
             ";".join(ind.get("labels", [])),
             sources,
+            ind.get("id", ""),  # the indicator this value comes from: one indicator, several rows
         ]
         writer.writerow([_cell(str(c)) for c in cells])
     return out.getvalue().encode()
@@ -205,11 +243,12 @@ def export(collection_id: str, name: str) -> Response:
         if caller.anonymous:
             raise unauthorized("this collection is not public; use your account name and API key")
         raise TaxiiError(403, "Forbidden", "your account may not read this collection")
-    if kind not in KINDS or fmt not in FORMATS:
+    if kind not in KINDS or fmt not in FORMATS or kind not in FORMAT_KINDS.get(fmt, KINDS):
         raise TaxiiError(
             404,
             "No such export",
-            f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}",
+            f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}"
+            f" (hosts: domain or all; rpz: ip, cidr, domain or all)",
         )
     now = now_micros()
     newest = services().store.last_change(collection.id)  # adds and deletes alike
@@ -228,6 +267,8 @@ def export(collection_id: str, name: str) -> Response:
         "Cache-Control": "private, max-age=60",
         "X-Content-Type-Options": "nosniff",
     }
+    if built.left_out:
+        headers["X-Entries-Left-Out"] = str(built.left_out)  # over limits.edl_lines
     if _not_modified(built):
         return Response(status=304, headers=headers)
     response = Response(built.body, content_type=FORMATS[fmt], headers=headers)

@@ -358,7 +358,7 @@ def _paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {
-                        "description": "One value per line (txt), CSV, or a STIX 2.1 bundle.",
+                        "description": "txt, edl, csv, a STIX bundle, RPZ, hosts or Zeek intel.",
                         "headers": {
                             "ETag": {"schema": {"type": "string"}},
                             "Last-Modified": {"schema": {"type": "string"}},

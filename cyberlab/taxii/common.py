@@ -105,9 +105,12 @@ def readable_query(
 
 def date_added_headers(page: Page, query: ObjectQuery) -> dict[str, str]:
     """X-TAXII-Date-Added-First/Last. An empty page echoes the position the client asked from,
-    so a client that resumes with added_after = Last neither skips nor repeats anything."""
+    so a client that resumes with added_after = Last neither skips nor repeats anything; an empty
+    page asked from nowhere (no added_after, no next) has nothing to report and carries neither."""
     if page.objects:
         first, last = page.date_added_first, page.date_added_last
+    elif query.after is None and query.added_after is None:
+        return {}
     else:
         position = query.after.date_added if query.after else (query.added_after or EPOCH)
         first = last = position

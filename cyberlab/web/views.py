@@ -269,7 +269,11 @@ def subscribe() -> str:
     base = settings.server.public_url.rstrip("/") or request.host_url.rstrip("/")
     collections = readable_collections(caller, settings.collections.values())
     return render_template(
-        "subscribe.html", base=base, api_root=settings.taxii.api_root, collections=collections
+        "subscribe.html",
+        base=base,
+        api_root=settings.taxii.api_root,
+        collections=collections,
+        edl_lines=settings.limits.edl_lines,
     )
 
 

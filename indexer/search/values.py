@@ -9,12 +9,14 @@ labels reversed (com.example.www) so that "example.com and its subdomains" is a 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from indexer.pattern import PatternError, comparisons, tokenize
+from indexer.pattern import PatternError, Token, comparisons, tokenize
 from indexer.pattern import is_compound as _compound_tokens
+from indexer.wellformed import is_domain
 
 _V4_MAPPED = 0xFFFF00000000
 
@@ -47,6 +49,8 @@ class Value:
 
 
 def _kind(obj_type: str, prop: str, value: str) -> str | None:
+    """The kind of value a comparison of `obj_type:prop` with `value` identifies a thing by, or None
+    for a context comparison (file:name, ports, sizes, types) that no one blocks on its own."""
     if obj_type in ("ipv4-addr", "ipv6-addr") and prop == "value":
         return "cidr" if "/" in value else "ip"
     if obj_type == "domain-name" and prop == "value":
@@ -55,33 +59,144 @@ def _kind(obj_type: str, prop: str, value: str) -> str | None:
         return "url"
     if obj_type == "email-addr" and prop == "value":
         return "email"
-    if obj_type == "file" and prop.startswith("hashes."):
+    if obj_type in ("file", "artifact") and prop.startswith("hashes."):
         return "hash"
+    # misp-stix: domain|ip is [domain-name:value = 'd' AND domain-name:resolves_to_refs[*].value = 'ip'],
+    # ip|port and ip-src/ip-dst are network-traffic endpoints.
+    if (obj_type == "domain-name" and prop == "resolves_to_refs[*].value") or (
+        obj_type == "network-traffic" and prop in ("src_ref.value", "dst_ref.value")
+    ):
+        return _address_kind(value)
     return None
 
 
-def pattern_values(pattern: str) -> list[Value]:
-    """Every `object:path = 'literal'` comparison of a STIX pattern that names a known kind."""
+def _address_kind(value: str) -> str | None:
     try:
-        found = comparisons(pattern)  # a linear-time tokenizer: no regex backtracking on long literals
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return "domain" if is_domain(value) else None  # network-traffic:dst_ref.type = 'domain-name'
+    return "ip" if network.num_addresses == 1 and "/" not in value else "cidr"
+
+
+_QUALIFIERS = {"WITHIN": 3, "REPEATS": 3, "START": 4}  # WITHIN n SECONDS, REPEATS n TIMES, START t STOP t
+
+
+def pattern_values(pattern: str) -> list[Value]:
+    """The values a STIX pattern can be blocked by, as an analyst means it.
+
+    Within one observation `[...]`, every equality comparison that identifies a thing on its own
+    (each hash of a file, the domain and the address of a domain|ip, the address of an ip|port, a
+    URL) gives its value, whatever the AND and OR around it; context comparisons (file:name,
+    ports, sizes) give none. An observation with a negation (NOT, !=) gives nothing. Observations
+    joined by OR each give theirs; joined by AND or FOLLOWEDBY, or under a qualifier (WITHIN,
+    REPEATS, START/STOP), they need several sightings together and give nothing. Exports and the
+    search index both use this, so search finds what the blocklists carry.
+    """
+    try:
+        tokens = tokenize(pattern)
+        found = comparisons(pattern)  # one per "path" token, in order (linear time, under the limits)
     except PatternError:
         return []  # refused at ingest; one stored some other way publishes nothing
-    values = []
-    for comparison in found:
-        if comparison.operator != "=" or comparison.negated or len(comparison.values) != 1:
+    values: list[Value] = []
+    for index in _flattenable_paths(tokens):
+        comparison = found[index]
+        if comparison.operator not in ("=", "==", "IN"):
             continue
-        kind = _kind(comparison.object_type, comparison.path, comparison.values[0])
-        if kind:
-            values.append(Value(kind, comparison.values[0]))
-    return values
+        for literal in comparison.values:
+            kind = _kind(comparison.object_type, comparison.path, literal)
+            if kind:
+                values.append(Value(kind, literal))
+    return list(dict.fromkeys(values))
+
+
+def _flattenable_paths(tokens: list[Token]) -> list[int]:
+    """Indexes (among the pattern's comparisons) of those in observations that may be flattened."""
+    path_index: dict[int, int] = {}
+    for position, token in enumerate(tokens):
+        if token.kind == "path":
+            path_index[position] = len(path_index)
+    position = 0
+
+    def term() -> list[int]:
+        nonlocal position
+        if position >= len(tokens):
+            return []
+        token = tokens[position]
+        if token.kind == "(":
+            position += 1
+            picked = followed_by()
+            position += 1  # the ")"
+        elif token.kind == "[":
+            start, depth = position, 0
+            while position < len(tokens):
+                if tokens[position].kind == "[":
+                    depth += 1
+                elif tokens[position].kind == "]":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                position += 1
+            position += 1
+            picked = _observation(tokens, start, position, path_index)
+        else:
+            position += 1  # nothing a term can start with: a malformed pattern gives nothing
+            return []
+        qualified = False
+        while (
+            position < len(tokens)
+            and tokens[position].kind == "word"
+            and tokens[position].text in _QUALIFIERS
+        ):
+            position += _QUALIFIERS[tokens[position].text]
+            qualified = True
+        return [] if qualified else picked
+
+    def chain(operand: Callable[[], list[int]], joiner: str, union: bool) -> list[int]:
+        nonlocal position
+        parts = [operand()]
+        while position < len(tokens) and tokens[position].kind == "word" and tokens[position].text == joiner:
+            position += 1
+            parts.append(operand())
+        if len(parts) > 1 and not union:
+            return []
+        return [i for part in parts for i in part]
+
+    def and_() -> list[int]:
+        return chain(term, "AND", union=False)
+
+    def or_() -> list[int]:
+        return chain(and_, "OR", union=True)
+
+    def followed_by() -> list[int]:
+        return chain(or_, "FOLLOWEDBY", union=False)
+
+    picked = followed_by()
+    return picked if position >= len(tokens) else []  # trailing tokens: not a pattern we understand
+
+
+def _observation(tokens: list[Token], start: int, end: int, path_index: dict[int, int]) -> list[int]:
+    inside = range(start + 1, end - 1)
+    types, joined_by_and = set(), False
+    for i in inside:
+        token = tokens[i]
+        if (token.kind == "word" and token.text == "NOT") or (
+            token.kind == "op" and token.text in ("!=", "<>")
+        ):
+            return []
+        joined_by_and = joined_by_and or (token.kind == "word" and token.text == "AND")
+        if token.kind == "path":
+            types.add(token.text.partition(":")[0])
+    if joined_by_and and len(types) > 1:
+        return []  # `ipv4-addr:value = a AND domain-name:value = b`: no one object is both
+    return [path_index[i] for i in inside if i in path_index]
 
 
 def is_compound(pattern: str) -> bool:
-    """A pattern that needs several things at once (AND, FOLLOWEDBY): no single value stands for it."""
+    """A pattern that needs several things at once (AND, FOLLOWEDBY)."""
     try:
         return _compound_tokens(tokenize(pattern))
     except PatternError:
-        return True  # nothing unreadable is flattened into a list
+        return True
 
 
 def object_values(obj: dict[str, Any]) -> list[Value]:
@@ -92,7 +207,7 @@ def object_values(obj: dict[str, Any]) -> list[Value]:
         kind = _kind(obj["type"], "value", value)
         return [Value(kind, value)] if kind else []
     hashes = obj.get("hashes")
-    if obj.get("type") == "file" and isinstance(hashes, dict):
+    if obj.get("type") in ("file", "artifact") and isinstance(hashes, dict):
         return [Value("hash", h) for h in hashes.values() if isinstance(h, str)]
     return []
 

@@ -89,3 +89,41 @@ def test_hash_lengths_follow_the_algorithm() -> None:
     assert value_problem("hash", "3:abc:def", "SSDEEP") is None
     file = {"type": "file", "hashes": {"SHA-1": "a" * 40, "SHA-256": "b" * 40}}
     assert "SHA-256" in (object_problem(file) or "")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "values"),
+    [
+        (
+            "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND file:name = 'a.exe']",
+            [("hash", "d41d8cd98f00b204e9800998ecf8427e")],
+        ),
+        (
+            "[domain-name:value = 'd.example' AND domain-name:resolves_to_refs[*].value = '198.51.100.1']",
+            [("domain", "d.example"), ("ip", "198.51.100.1")],
+        ),
+        (
+            "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.2'"
+            " AND network-traffic:dst_port = 443]",
+            [("ip", "198.51.100.2")],
+        ),
+        (
+            "[ipv4-addr:value = '1.2.3.4'] OR [url:value = 'http://a.example/']",
+            [("ip", "1.2.3.4"), ("url", "http://a.example/")],
+        ),
+        ("[ipv4-addr:value IN ('1.2.3.4', '1.2.3.5')]", [("ip", "1.2.3.4"), ("ip", "1.2.3.5")]),
+        ("[ipv4-addr:value = '1.2.3.4'] FOLLOWEDBY [ipv4-addr:value = '1.2.3.5']", []),
+        ("[ipv4-addr:value = '1.2.3.4'] AND [ipv4-addr:value = '1.2.3.5']", []),
+        ("[ipv4-addr:value = '1.2.3.4'] WITHIN 60 SECONDS", []),
+        ("[ipv4-addr:value != '1.2.3.4']", []),
+        ("[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND file:name NOT = 'ok.exe']", []),
+        ("[ipv4-addr:value = '1.2.3.4' AND domain-name:value = 'x.example']", []),  # no one object is both
+        (
+            "[ipv4-addr:value = '1.2.3.4'] OR"
+            " ([ipv4-addr:value = '1.2.3.5'] FOLLOWEDBY [ipv4-addr:value = '1.2.3.6'])",
+            [("ip", "1.2.3.4")],
+        ),
+    ],
+)
+def test_blockable_values_are_what_analysts_mean(pattern: str, values: list[tuple[str, str]]) -> None:
+    assert [(v.kind, v.value) for v in pattern_values(pattern)] == values
