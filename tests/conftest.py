@@ -168,6 +168,8 @@ class Backend:
                 "CYBERLAB_STORE__BACKEND": "elasticsearch",
                 "CYBERLAB_STORE__ELASTICSEARCH__HOSTS": url,
                 "CYBERLAB_STORE__ELASTICSEARCH__INDEX_PREFIX": f"cyberlab-test-{uuid.uuid4().hex[:12]}",
+                # A writer killed by a test holds the lease this long: short, so tests stay fast.
+                "CYBERLAB_STORE__ELASTICSEARCH__LEASE_SECONDS": "5",
             },
         )
 

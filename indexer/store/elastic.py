@@ -183,6 +183,11 @@ class ElasticStore:
                 )
         log.info("store.initialized elasticsearch=%s prefix=%s", self.where, s.index_prefix)
 
+    def cluster_status(self) -> str:
+        """green, yellow or red, for /readyz."""
+        health = self._call("a health check", lambda es: es.cluster.health(index=self.names["objects"]))
+        return str(health.get("status", "red"))
+
     def close(self) -> None:
         if self._client is not None and self._pid == os.getpid():
             self._client.close()

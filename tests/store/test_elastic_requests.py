@@ -285,3 +285,26 @@ def test_a_taxii_page_costs_one_elasticsearch_request(fake_es: str, tmp_path: Pa
     assert len(searches) == 1
     assert searches[0][1] == "/cyberlab-objects/_search"
     assert searches[0][2]["size"] == 101
+
+
+def test_the_cli_names_an_unreachable_elasticsearch_and_exits_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import server_env
+
+    url = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "reindex", "--to", "elasticsearch"],
+        env=server_env(
+            tmp_path,
+            CYBERLAB_STORE__ELASTICSEARCH__HOSTS=url,
+            CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"Elasticsearch at {url} is unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
