@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -52,11 +53,6 @@ from indexer.timestamps import now_micros
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DAY_MS = 86_400_000
-_CLOCK = (
-    "long last = ctx._source.containsKey('last') ? ((Number) ctx._source.last).longValue() : 0L;"
-    " ctx._source.kind = 'clock';"
-    " ctx._source.last = Math.max(params.now, last + 1) + params.count - 1;"
-)
 
 __all__ = ["ElasticStore", "es_hit", "search_source"]
 
@@ -104,6 +100,17 @@ def select_versions(
     if spec_versions:
         chosen = {v for v in chosen if stored[v].spec_version in spec_versions}
     return chosen
+
+
+def _index_if(
+    es: Elasticsearch, index: str, doc_id: str, document: dict[str, Any], condition: dict[str, Any]
+) -> bool:
+    """Index a document if `condition` (op_type=create or if_seq_no/if_primary_term) holds."""
+    try:
+        es.index(index=index, id=doc_id, document=document, refresh=True, **condition)
+    except ConflictError:
+        return False
+    return True
 
 
 class ElasticStore:
@@ -207,17 +214,35 @@ class ElasticStore:
                 self._call("a refresh", lambda es: es.indices.refresh(index=index))
 
     def _reserve(self, count: int) -> int:
-        """The first of `count` strictly increasing date_added stamps (inside the lease)."""
-        body = {
-            "scripted_upsert": True,
-            "script": {"source": _CLOCK, "params": {"now": now_micros(), "count": count}},
-            "upsert": {},
-        }
-        result = self._call(
-            "advancing the clock",
-            lambda es: es.update(index=self.names["meta"], id="clock", body=body, _source=True),
+        """The first of `count` strictly increasing date_added stamps (inside the lease).
+
+        The clock document is written only if nobody changed it since it was read (seq_no): a
+        writer that lost its lease cannot hand out stamps another writer is handing out. No
+        script: a node without the painless module serves too."""
+        meta = self.names["meta"]
+        clock = self._call("reading the clock", lambda es: es.get(index=meta, id="clock", ignore=404))
+        last = int(clock["_source"]["last"]) if clock.get("found") else 0
+        first = max(now_micros(), last + 1)
+        condition = (
+            {"if_seq_no": clock["_seq_no"], "if_primary_term": clock["_primary_term"]}
+            if clock.get("found")
+            else {"op_type": "create"}
         )
-        return int(result["get"]["_source"]["last"]) - count + 1
+        try:
+            self._call(
+                "advancing the clock",
+                lambda es: es.index(
+                    index=meta, id="clock", document={"kind": "clock", "last": first + count - 1}, **condition
+                ),
+            )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, ConflictError):
+                raise StoreError(
+                    f"Elasticsearch at {self.where}: another writer advanced the clock during this"
+                    " batch (its write lease was taken over); the batch is not acknowledged"
+                ) from exc
+            raise
+        return first
 
     def _bulk(self, actions: list[dict[str, Any]], lease: Lease | None = None) -> None:
         failures = []
@@ -739,30 +764,36 @@ class ElasticStore:
         return sorted(letters, key=lambda letter: letter.created)
 
     def delete_dead_letter(self, letter_id: int) -> None:
-        body = {
-            "query": {
-                "bool": {"filter": [{"term": {"kind": "dead_letter"}}, {"term": {"letter_id": letter_id}}]}
-            }
-        }
+        filters = [{"term": {"kind": "dead_letter"}}, {"term": {"letter_id": letter_id}}]
+        body = {"size": q.WALK, "_source": False, "query": {"bool": {"filter": filters}}, "sort": ["doc_id"]}
+        for doc_id in [h["_id"] for h in self._walk("finding a dead letter", self.names["meta"], body)]:
+            self._delete_meta(doc_id)
+
+    def _delete_meta(self, doc_id: str) -> None:
         self._call(
-            "a delete", lambda es: es.delete_by_query(index=self.names["meta"], body=body, refresh=True)
+            "a delete", lambda es: es.delete(index=self.names["meta"], id=doc_id, refresh=True, ignore=404)
         )
 
     def record_ingest(self, connector: str, counts: dict[str, int]) -> None:
-        actions = [
-            {
-                "_op_type": "update",
-                "_index": self.names["meta"],
-                "_id": f"total|{connector}|{outcome}",
-                "script": {"source": "ctx._source.count += params.n", "params": {"n": n}},
-                "upsert": {"kind": "total", "key": connector, "outcome": outcome, "count": n},
-            }
-            for outcome, n in counts.items()
-            if n
-        ]
-        if actions:
-            self._bulk(actions)
-            self._call("a refresh", lambda es: es.indices.refresh(index=self.names["meta"]))
+        """Totals per connector and outcome: read, add, write back only if unchanged meanwhile
+        (seq_no), again on a conflict: two ingests may finish at once. No script needed."""
+        for outcome, n in counts.items():
+            if n:
+                self._add_to_total(connector, outcome, n)
+
+    def _add_to_total(self, connector: str, outcome: str, n: int) -> None:
+        meta, doc_id = self.names["meta"], f"total|{connector}|{outcome}"
+        for _ in range(20):
+            held = self._call("reading a total", lambda es: es.get(index=meta, id=doc_id, ignore=404))
+            total = {"kind": "total", "key": connector, "outcome": outcome, "doc_id": doc_id, "count": n}
+            condition: dict[str, Any] = {"op_type": "create"}
+            if held.get("found"):
+                total["count"] = n + int(held["_source"]["count"])
+                condition = {"if_seq_no": held["_seq_no"], "if_primary_term": held["_primary_term"]}
+            write = partial(_index_if, index=meta, doc_id=doc_id, document=total, condition=condition)
+            if self._call("adding to a total", write):
+                return
+        raise StoreError(f"Elasticsearch at {self.where}: could not update the total {doc_id}")
 
     def ingest_totals(self) -> dict[tuple[str, str], int]:
         return {(d["key"], d["outcome"]): int(d["count"]) for d in self._find("total")}

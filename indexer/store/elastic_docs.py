@@ -6,6 +6,7 @@ from typing import Any
 
 from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp_rank_of
 from indexer.search.model import Hit
+from indexer.store import elastic_queries as q
 from indexer.timestamps import parse_timestamp
 
 
@@ -57,6 +58,11 @@ def search_source(
         sightings=0,
         organizations=0,
     )
+    for field, text_field in q.TEXT_SOURCES.items():
+        if source.get(field):
+            source[text_field] = q.words(source[field])
+    if doc.labels:
+        source["t_labels"] = q.words(" ".join(doc.labels))
     sighting = sighting_doc(collection, body)
     if sighting is not None:
         source.update(sighting_of_ref=sighting.indicator_id, observer=sighting.observer, count=sighting.count)

@@ -19,13 +19,15 @@ no single request asks for more than WINDOW hits (Elasticsearch's index.max_resu
 from __future__ import annotations
 
 import ipaddress
+import re
+import unicodedata
 from typing import Any
 
 from indexer.search.model import SearchQuery
 from indexer.search.values import reverse_domain
 from indexer.store.base import Keyset, ObjectQuery
 
-# Version 2: date_added as long micros, routing by collection, the "words" analyzer, search
+# Version 2: date_added as long micros, routing by collection, free text as t_* words, search
 # documents carrying their object version. An index with another version must be reindexed.
 MAPPING_VERSION = 2
 OBJECT_SOURCE = ["id", "type", "version", "version_text", "spec_version", "date_added", "body"]
@@ -35,17 +37,28 @@ WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
 WALK = 5_000  # hits per search_after step of an internal walk
 MAX_MICROS = 2**63 - 1  # the range of a long
 _KEYWORD = {"type": "keyword"}
-# Like the embedded store's FTS5 unicode61 tokenizer: words are runs of letters and digits, so
-# "evil" finds evil.example.com and "198.51.100.7" is the phrase 198 51 100 7.
-ANALYSIS = {
-    "tokenizer": {"words": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}},
-    "analyzer": {"words": {"type": "custom", "tokenizer": "words", "filter": ["lowercase", "asciifolding"]}},
-}
-_TEXT_AND_KEYWORD = {
-    "type": "text",
-    "analyzer": "words",
-    "fields": {"raw": {"type": "keyword", "ignore_above": 1024}},
-}
+# Search keywords come from what partners send: a value past Lucene's term limit (32 KB) would get
+# the whole document rejected; past IGNORE_ABOVE characters it is kept but not indexed as a term.
+IGNORE_ABOVE = 8191
+_LONG_KEYWORD = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+# Free text is split into words here, not by an Elasticsearch analyzer (a node need not have the
+# analysis-common module): like the embedded store's FTS5 unicode61 tokenizer, a word is a run of
+# letters and digits, lowercased, accents removed, so "evil" finds evil.example.com and
+# "198.51.100.7" is the phrase 198 51 100 7. The search document carries the words in t_* fields
+# (indexed with the built-in standard analyzer, left out of _source); the originals stay as they were.
+TEXT_SOURCES = {"value": "t_value", "name": "t_name", "description": "t_description", "pattern": "t_pattern"}
+TEXT_FIELDS = ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"]
+_WORD = re.compile(r"[^\W_]+")
+_WORDS = {"type": "text", "analyzer": "standard"}
+_TEXT_AND_KEYWORD = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}}
+
+
+def words(text: str) -> str:
+    """The words of a text, lowercased and without accents, separated by spaces."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(plain.lower()))
+
+
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
 
@@ -62,7 +75,6 @@ def templates(
         "number_of_shards": shards,
         "number_of_replicas": replicas,
         "refresh_interval": refresh_interval,
-        "analysis": ANALYSIS,
     }
     meta_of = {"cyberlab_mapping": MAPPING_VERSION}
     objects = {
@@ -85,25 +97,27 @@ def templates(
     search = {
         "dynamic": "strict",
         "_meta": meta_of,
+        "_source": {"excludes": ["t_*"]},  # the words are for the index only
         "properties": {
             "doc_key": _KEYWORD,
-            "collection": _KEYWORD,
-            "id": _KEYWORD,
-            "type": _KEYWORD,
+            "collection": _LONG_KEYWORD,
+            "id": _LONG_KEYWORD,
+            "type": _LONG_KEYWORD,
             "version": {"type": "long"},
             "value": _TEXT_AND_KEYWORD,
             "values": {"type": "object", "enabled": False},
-            "value_keys": _KEYWORD,
+            "value_keys": _LONG_KEYWORD,
             "ip_ranges": {"type": "ip_range"},
-            "domain_revs": _KEYWORD,
+            "domain_revs": _LONG_KEYWORD,
             "name": _TEXT_AND_KEYWORD,
             "description": _TEXT_AND_KEYWORD,
             "pattern": _TEXT_AND_KEYWORD,
-            "labels": {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "words"}}},
-            "sources": _KEYWORD,
-            "tlp": _KEYWORD,
+            "labels": _LONG_KEYWORD,
+            **{field: _WORDS for field in (*TEXT_SOURCES.values(), "t_labels")},
+            "sources": _LONG_KEYWORD,
+            "tlp": _LONG_KEYWORD,
             "tlp_rank": {"type": "byte"},
-            "created_by": _KEYWORD,
+            "created_by": _LONG_KEYWORD,
             "first_seen": {"type": "date"},
             "last_seen": {"type": "date"},
             "valid_from": {"type": "date"},
@@ -111,12 +125,12 @@ def templates(
             "revoked": {"type": "boolean"},
             "sightings": {"type": "long"},
             "organizations": {"type": "long"},
-            "sighting_of_ref": _KEYWORD,
-            "observer": _KEYWORD,
+            "sighting_of_ref": _LONG_KEYWORD,
+            "observer": _LONG_KEYWORD,
             "count": {"type": "long"},
-            "source_ref": _KEYWORD,
-            "target_ref": _KEYWORD,
-            "relationship_type": _KEYWORD,
+            "source_ref": _LONG_KEYWORD,
+            "target_ref": _LONG_KEYWORD,
+            "relationship_type": _LONG_KEYWORD,
             "date_added": {"type": "long"},
         },
     }
@@ -219,10 +233,13 @@ def text_query(text: str, advanced: bool) -> dict[str, Any]:
     a text of no word at all matches nothing."""
     if advanced:
         return {"query_string": {"query": text, "fields": TEXT_FIELDS}}
-    words = [w for w in text.split() if any(c.isalnum() for c in w)]
-    if not words:
+    phrases = [
+        {"multi_match": {"query": words(w), "type": "phrase", "fields": TEXT_FIELDS}}
+        for w in text.split()
+        if words(w)
+    ]
+    if not phrases:
         return {"match_none": {}}
-    phrases = [{"multi_match": {"query": w, "type": "phrase", "fields": TEXT_FIELDS}} for w in words]
     return phrases[0] if len(phrases) == 1 else {"bool": {"must": phrases}}
 
 

@@ -81,18 +81,19 @@ def test_version_selection_and_ids() -> None:
 
 def test_plain_text_search_reads_no_syntax() -> None:
     body = q.search(SearchQuery(collections=("c1",), text="' OR 1=1 -- title:*", max_tlp=3, sort="relevance"))
-    fields = ["value^4", "name^2", "description", "pattern", "labels.text"]
+    fields = ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"]
     assert body["query"]["bool"]["must"] == [
         {
             "bool": {
                 "must": [
                     {"multi_match": {"query": word, "type": "phrase", "fields": fields}}
-                    for word in ("OR", "1=1", "title:*")  # "'" and "--" hold no word
+                    for word in ("or", "1 1", "title")  # words as the index holds them; "'" holds none
                 ]
             }
         }
     ]
     assert q.text_query("* --", advanced=False) == {"match_none": {}}
+    assert q.words("Évil.Example.com 198.51.100.7 snake_case") == "evil example com 198 51 100 7 snake case"
     assert body["sort"] == [{"_score": "desc"}, {"doc_key": "asc"}]
     assert body["track_total_hits"] == 10_001
     assert body["query"]["bool"]["filter"][:3] == [
@@ -116,7 +117,7 @@ def test_advanced_search_uses_query_string() -> None:
         {
             "query_string": {
                 "query": "brute OR phishing",
-                "fields": ["value^4", "name^2", "description", "pattern", "labels.text"],
+                "fields": ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"],
             }
         }
     ]
