@@ -201,6 +201,15 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     chosen.drop()
 
 
+@pytest.fixture
+def backend_store(backend: Backend, tmp_path: Path) -> Iterator[Store]:
+    """An initialized store of each backend in turn (what the server would open in tmp_path)."""
+    opened = backend.open(tmp_path)
+    opened.initialize()
+    yield opened
+    opened.close()
+
+
 def prepare_store(data_dir: Path, backend: Backend | None = None) -> dict[str, str]:
     """An initialized store with one account per role (named after the role); returns their keys."""
     store = (backend or Backend("sqlite")).open(data_dir)
