@@ -184,7 +184,7 @@ class Backend:
             from elasticsearch import Elasticsearch
 
             prefix = self.env["CYBERLAB_STORE__ELASTICSEARCH__INDEX_PREFIX"]
-            client = Elasticsearch([self.env["CYBERLAB_STORE__ELASTICSEARCH__HOSTS"]])
+            client = Elasticsearch(self.env["CYBERLAB_STORE__ELASTICSEARCH__HOSTS"].split(","))
             client.indices.delete(index=f"{prefix}-*", ignore=404)
             client.indices.delete_template(name=f"{prefix}-*", ignore=404)
             client.close()

@@ -29,6 +29,7 @@ import orjson
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch.helpers import streaming_bulk
+from elasticsearch.serializer import JSONSerializer
 
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
@@ -102,6 +103,18 @@ def select_versions(
     return chosen
 
 
+class _FastJSON(JSONSerializer):
+    """orjson for request and response bodies: a bulk write spent a fifth of its time in json."""
+
+    def dumps(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        return orjson.dumps(data, default=self.default).decode()
+
+    def loads(self, s: str) -> Any:
+        return orjson.loads(s)
+
+
 def _index_if(
     es: Elasticsearch, index: str, doc_id: str, document: dict[str, Any], condition: dict[str, Any]
 ) -> bool:
@@ -129,7 +142,10 @@ class ElasticStore:
 
     def _es(self) -> Elasticsearch:
         if self._client is None or self._pid != os.getpid():  # connection pools must not cross a fork
-            options: dict[str, Any] = {"request_timeout": self.settings.request_timeout}
+            options: dict[str, Any] = {
+                "request_timeout": self.settings.request_timeout,
+                "serializer": _FastJSON(),
+            }
             if self.settings.username:
                 options["http_auth"] = (self.settings.username, self.settings.password.reveal())
             if self.settings.api_key.reveal():
