@@ -309,3 +309,26 @@ def test_the_cli_names_an_unreachable_elasticsearch_and_exits_2(tmp_path: Path) 
     assert done.returncode == 2, done.stderr
     assert f"Elasticsearch at {url} is unreachable" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_elasticsearch_down_during_a_request_is_a_taxii_503_with_retry_after(tmp_path: Path) -> None:
+    """Nothing listens at the configured URL: the server still answers, in TAXII's words."""
+    server = start_server(
+        tmp_path,
+        {},
+        CYBERLAB_STORE__BACKEND="elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=f"http://127.0.0.1:{free_port()}",
+        CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+    )
+    try:
+        response = requests.get(
+            server.collection_url("public-blocklist") + "objects/", headers={"Accept": TAXII}, timeout=30
+        )
+        ready = requests.get(f"{server.url}/readyz", timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert response.headers["Content-Type"].startswith("application/taxii+json")
+    assert response.json()["title"] == "Store unavailable"
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
