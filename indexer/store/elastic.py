@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -54,6 +55,7 @@ from indexer.timestamps import now_micros
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DAY_MS = 86_400_000
+BULK_STREAMS = 2  # bulk requests in flight at once
 
 __all__ = ["ElasticStore", "es_hit", "search_source"]
 
@@ -261,22 +263,31 @@ class ElasticStore:
         return first
 
     def _bulk(self, actions: list[dict[str, Any]], lease: Lease | None = None) -> None:
-        failures = []
+        """Send `actions` in chunks, BULK_STREAMS chunks at a time: the node indexes one while
+        this process serializes the next. Order between chunks does not matter for readers:
+        nothing of a write is visible before its one refresh (refresh_interval -1)."""
+        failures: list[dict[str, Any]] = []
+        size = self.settings.bulk_chunk_size
+        parts = [actions[i : i + size] for i in range(0, len(actions), size)]
 
-        def send(es: Elasticsearch) -> None:
+        def send_part(es: Elasticsearch, part: list[dict[str, Any]]) -> None:
             for ok, item in streaming_bulk(
-                es,
-                actions,
-                chunk_size=self.settings.bulk_chunk_size,
-                max_retries=5,
-                raise_on_error=False,
-                raise_on_exception=True,
+                es, part, chunk_size=size, max_retries=5, raise_on_error=False, raise_on_exception=True
             ):
                 if lease is not None:
                     lease.check()
                 result = next(iter(item.values()))
                 if not ok and not (result.get("status") == 404 and "delete" in item):
                     failures.append(result)  # a delete of what is already gone is fine
+
+        def send(es: Elasticsearch) -> None:
+            if len(parts) <= 1:
+                for part in parts:
+                    send_part(es, part)
+                return
+            with ThreadPoolExecutor(BULK_STREAMS) as pool:
+                for done in [pool.submit(send_part, es, part) for part in parts]:
+                    done.result()  # re-raises a connection error of any part
 
         self._call("a bulk write", send)
         if failures:

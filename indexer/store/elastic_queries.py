@@ -71,11 +71,10 @@ def templates(
 ) -> dict[str, dict[str, Any]]:
     """Index templates (legacy _template API: ES 7.0+ and 8.x in compatibility mode)."""
     names = index_names(prefix)
-    settings = {
-        "number_of_shards": shards,
-        "number_of_replicas": replicas,
-        "refresh_interval": refresh_interval,
-    }
+    # Objects and search documents become visible only at the one refresh each write makes
+    # (inside the lease): never part of a batch, so bulk chunks may go in parallel.
+    settings = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "-1"}
+    meta_settings = {**settings, "refresh_interval": refresh_interval}
     meta_of = {"cyberlab_mapping": MAPPING_VERSION}
     objects = {
         "dynamic": "strict",
@@ -146,7 +145,7 @@ def templates(
             "mappings": objects,
         },
         f"{prefix}-search": {"index_patterns": [names["search"]], "settings": settings, "mappings": search},
-        f"{prefix}-meta": {"index_patterns": [names["meta"]], "settings": settings, "mappings": meta},
+        f"{prefix}-meta": {"index_patterns": [names["meta"]], "settings": meta_settings, "mappings": meta},
     }
 
 
