@@ -130,6 +130,8 @@ def start_cyberlab(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
         CYBERLAB_TAXII__MAX_CONTENT_LENGTH="104857600",
         # The benchmark measures the server, not the rate limiter.
         CYBERLAB_RATE_LIMIT__ENABLED="false",
+        # Synthetic indicators use the RFC 5737 documentation ranges; POSTs are sanitized.
+        CYBERLAB_SANITIZE__ALLOWED_NETWORKS="192.0.2.0/24,198.51.100.0/24,203.0.113.0/24",
     )
     process = subprocess.Popen(
         [

@@ -8,6 +8,7 @@ from config.settings import (
     SanitizeSettings,
     Secret,
     Settings,
+    ValidationSettings,
     load_settings,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "SanitizeSettings",
     "Secret",
     "Settings",
+    "ValidationSettings",
     "load_settings",
 ]

@@ -64,6 +64,10 @@ class ServerSettings:
     secure_cookies: bool = True
     # A web login lasts this long; then the next page asks to log in again.
     session_hours: float = 8.0
+    # Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (empty:
+    # nobody's; the client address is the TCP peer), and how many proxies stand in a row.
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_hops: int = 1
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,21 @@ class SanitizeSettings:
     protected_domains: tuple[str, ...]
     warninglists: bool
     warninglists_exclude: tuple[str, ...] = ()
+    # Networks broader than these prefixes never reach a blocklist (a /8 there blocks a continent).
+    min_prefix_v4: int = 16
+    min_prefix_v6: int = 32
+    # Non-public ranges shared anyway (e.g. the RFC 5737 documentation ranges in a demo or test).
+    allowed_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits every incoming object is checked against before anything costly (a parser) runs."""
+
+    max_pattern_length: int = 10240  # characters of one STIX pattern
+    max_pattern_comparisons: int = 200  # comparisons in one pattern
+    max_pattern_depth: int = 20  # nested brackets and parentheses in one pattern
+    max_object_depth: int = 32  # nested JSON objects/lists in one STIX object
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,53 @@ class RateLimitSettings:
     storage: str  # "memory://" (per worker) or "redis://host:6379/0" (shared)
     exports: str = "120 per hour"  # blocklist downloads per credential (304s count too)
     uploads: str = "60 per hour"  # sighting uploads per credential (API and web form)
+    # Failed logins (Basic or the web form) per client address; over it: 429 before any scrypt.
+    failed_logins: str = "20 per minute"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What one search may cost: anonymous visitors search too."""
+
+    time_budget_ms: int = 2000  # over it, the search stops and the caller gets a 422
+    max_terms: int = 64  # words, phrases and operands in one query
+    max_prefix_terms: int = 8  # prefix/wildcard/fuzzy terms (a*, a?c, a~) in one advanced query
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on what one request may make the server hold, store or answer."""
+
+    envelope_objects: int = 10_000  # objects in one TAXII POST envelope (more: 413)
+    upload_lines: int = 10_000  # sightings in one upload, API or web form (more: 413)
+    status_failures: int = 1_000  # failure details kept in a status; the rest are only counted
+    filter_values: int = 100  # distinct values in one TAXII match[...] filter (more: 400)
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The email digest (`cyberlab digest send`, and `cyberlab worker` every `schedule` seconds)."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False  # STARTTLS before logging in (required when user is set and not on loopback)
+    user: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    from_address: str = "cyberlab@example.org"
+    # Seconds between the worker's looks for digests that are due (0 = the worker sends none).
+    schedule: int = 3600
+    timeout: int = 30  # seconds for each SMTP conversation
+    top_items: int = 10  # items shown with advice in the body (the CSV has them all)
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """"Is this suspicious?" (/check and POST /api/v1/check): caps on attacker-written input."""
+
+    max_text_bytes: int = 100_000  # pasted text (and the text read from one email's bodies)
+    max_eml_bytes: int = 2_000_000  # an uploaded .eml, attachments included
+    max_values: int = 200  # observables answered per check (the rest are counted, not looked up)
+    rate_limit: str = "30 per minute"  # per account, or per address when anonymous
 
 
 @dataclass(frozen=True)
@@ -184,9 +250,16 @@ class Settings:
     platform_name: str = "CyberLab"
     # Where partners' sightings (web form, POST /api/v1/sightings) are stored.
     sightings_collection: str = "partner-sightings"
+    validation: ValidationSettings = ValidationSettings()
     log_format: str = "text"
     collections: dict[str, CollectionSettings] = field(default_factory=dict)
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
+    # Where analysts' accepted "is this suspicious?" reports become indicators.
+    reports_collection: str = "city-indicators"
 
     def collection(self, id_or_alias: str) -> CollectionSettings | None:
         for coll in self.collections.values():
@@ -309,6 +382,10 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"store.elasticsearch.{name} must be at least {low}")
     if settings.collections and settings.collection(settings.sightings_collection) is None:
         raise ConfigError(f"sightings_collection: no collection {settings.sightings_collection!r}")
+    if settings.collections and settings.collection(settings.reports_collection) is None:
+        raise ConfigError(f"reports_collection: no collection {settings.reports_collection!r}")
+    if settings.digest.port <= 0 or settings.check.max_text_bytes <= 0 or settings.check.max_eml_bytes <= 0:
+        raise ConfigError("digest.port and the check.max_* sizes must be positive")
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")
@@ -317,11 +394,22 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
         if conn.default_tlp not in TLP_LEVELS:
             raise ConfigError(f"connectors.{name}.default_tlp must be one of {', '.join(TLP_LEVELS)}")
-    for cidr in settings.sanitize.protected_networks:
+    for cidr in settings.server.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ConfigError(f"sanitize.protected_networks: {cidr!r} is not a CIDR") from None
+            raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or network") from None
+    for name in ("protected_networks", "allowed_networks"):
+        for cidr in getattr(settings.sanitize, name):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"sanitize.{name}: {cidr!r} is not a CIDR") from None
+    for name in ("max_pattern_length", "max_pattern_comparisons", "max_pattern_depth", "max_object_depth"):
+        if getattr(settings.validation, name) < 1:
+            raise ConfigError(f"validation.{name} must be at least 1")
+    if settings.validation.max_object_depth > 250:  # orjson refuses deeper than 255 (a 500)
+        raise ConfigError("validation.max_object_depth must be at most 250")
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:

@@ -1,13 +1,15 @@
 """Account lifecycle shared by `cyberlab users` and the admin pages: invite, revoke, rotate.
 
 A new key is returned once, to be handed to its owner; only its scrypt hash is stored. Revoking
-or rotating takes effect at once on every worker (each request reads the account), and ends the
-account's web sessions (they remember a fingerprint of the key hash).
+or rotating takes effect at once on every worker (each request reads the account, and a cached
+verification counts only for the stored key hash), and ends the account's web sessions (they
+remember a fingerprint of the key hash and the account's session generation, which both bump).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from config.settings import ROLES
 from cyberlab.auth import generate_key, hash_key
@@ -52,7 +54,10 @@ def existing(store: Store, name: str) -> Account:
 def revoke(store: Store, name: str) -> None:
     account = existing(store, name)
     if account.active:
-        revoked = Account(account.name, account.role, account.key_hash, account.created, now_micros())
+        # A new session generation too: its web sessions end with the key.
+        revoked = replace(
+            account, revoked=now_micros(), session_generation=account.session_generation + 1
+        )
         store.update_account(revoked)
 
 
@@ -60,5 +65,9 @@ def rotate(store: Store, name: str) -> str:
     """A new key for the account (the old one stops working), re-activating it if revoked."""
     account = existing(store, name)
     key = generate_key()
-    store.update_account(Account(account.name, account.role, hash_key(key), account.created, None))
+    store.update_account(
+        replace(
+            account, key_hash=hash_key(key), revoked=None, session_generation=account.session_generation + 1
+        )
+    )
     return key

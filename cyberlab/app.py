@@ -9,12 +9,14 @@ from datetime import timedelta
 from flask import Flask
 
 from config import Settings, load_settings
-from cyberlab import health, observability, ratelimit
-from cyberlab.api import exports, openapi, search, sightings
+from cyberlab import health, observability, proxies, ratelimit
+from cyberlab.api import check, exports, openapi, search, sightings
 from cyberlab.errors import register_error_handlers
 from cyberlab.services import build_services
 from cyberlab.taxii import collections, discovery, manifest, objects, status
 from cyberlab.web import admin as web_admin
+from cyberlab.web import check_views as web_check
+from cyberlab.web import digest_views as web_digest
 from cyberlab.web import views as web_views
 from cyberlab.web.security import add_security_headers
 from indexer.store import open_store
@@ -55,14 +57,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exports,
         search,
         sightings,
+        check,
         openapi,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(web_views.bp)
     app.register_blueprint(web_admin.bp)
+    app.register_blueprint(web_digest.bp)
+    app.register_blueprint(web_check.bp)
     app.after_request(add_security_headers)
     observability.install(app)
     ratelimit.install(app, settings)
+    proxies.install(app, settings.server.trusted_proxies, settings.server.proxy_hops)
     if settings.server.dev:
         log.warning("app.dev_mode: do not expose this server; next tokens use a development key")
     return app

@@ -1,4 +1,9 @@
-"""API keys (scrypt-hashed), HTTP Basic authentication and collection access rules."""
+"""API keys (scrypt-hashed), callers of HTTP Basic and of web sessions, and collection access rules.
+
+Every part of the server (TAXII, the JSON API, the web pages, exports) resolves its caller here:
+HTTP Basic credentials through `Authenticator.caller`, the signed web session through
+`Authenticator.web_caller`.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,30 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flask import request
+from flask import request, session
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
-from config import CollectionSettings
+from config import CollectionSettings, Settings
 from config.settings import ROLES
 from cyberlab.errors import TaxiiError
-from indexer.store.base import Account, Store
+from indexer.store.base import SERVER, Account, Store
+from indexer.tlp import TLP_ORDER
 
 # scrypt cost: ~50 ms and 16 MiB per hash on these machines, so a stolen hash is costly to attack.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 KEY_PREFIX = "clk_"
 REALM = 'Basic realm="CyberLab TAXII", charset="UTF-8"'
+# Verified credentials remembered per process (bounded: an attacker's guesses never enter it).
+_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,46 +73,150 @@ def verify_key(key: str, stored: str) -> bool:
     return hmac.compare_digest(digest.hex(), expected)
 
 
+_dummy_hash: str | None = None
+
+
+def dummy_hash() -> str:
+    """A hash of no key, at the same cost as real ones: what unknown names are checked against,
+    so a wrong key costs the same whether or not the account exists (no account oracle)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_key(secrets.token_urlsafe(32))
+    return _dummy_hash
+
+
+def key_fingerprint(key_hash: str) -> str:
+    return hashlib.sha256(key_hash.encode()).hexdigest()[:16]
+
+
+class LoginThrottle:
+    """Failed logins per client address (HTTP Basic and the login form count together).
+
+    Over the limit, a 429 answers before any scrypt runs: wrong keys can neither be guessed fast
+    nor used to keep the CPU busy. Counts live in the rate limiter's storage (per worker with
+    memory://, shared with redis://).
+    """
+
+    def __init__(self, limit: str, storage: str) -> None:
+        self._limit = parse_limit(limit)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
+
+    def check(self, address: str) -> None:
+        if self._limiter.test(self._limit, "failed-login", address):
+            return
+        reset = self._limiter.get_window_stats(self._limit, "failed-login", address).reset_time
+        retry_after = str(max(1, math.ceil(reset - time.time())))
+        raise TaxiiError(
+            429,
+            "Too Many Requests",
+            f"too many failed logins from your address ({self._limit}); retry after {retry_after} s",
+            {"Retry-After": retry_after},
+        )
+
+    def failed(self, address: str) -> None:
+        self._limiter.hit(self._limit, "failed-login", address)
+
+
 class Authenticator:
     """Resolves the caller of a request.
 
     scrypt is deliberately slow, far too slow to run on every TAXII page. After one successful
-    check we remember (sha256 of name:key) -> the stored hash that matched, in this process only.
-    Every request still reads the account row, so a revoked or rotated key fails at once.
+    check we remember HMAC(process secret, name, key) -> the stored hash that matched, in this
+    process only. Every request still reads the account row and the entry counts only while the
+    account is active with that very hash, so a revoked or rotated key fails at once on every
+    worker. Unknown names and revoked accounts cost one scrypt like a wrong key does.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, throttle: LoginThrottle | None = None) -> None:
         self._store = store
+        self._throttle = throttle
+        self._secret = secrets.token_bytes(32)
         self._verified: dict[bytes, str] = {}
         self._lock = threading.Lock()
+        self.hashes_checked = 0  # scrypt runs, for tests and curiosity
 
     def caller(self) -> Caller:
         header = request.headers.get("Authorization")
         if not header:
             return ANONYMOUS
-        name, key = _parse_basic(header)
-        account = self._store.get_account(name)
-        if account is None or not account.active or not self._check(name, key, account):
+        name, key = parse_basic(header)
+        account = self.authenticate(name, key)
+        if account is None:
             raise unauthorized("the user name or API key is wrong, or the key was revoked")
         return Caller(account.name, account.role)
 
-    def _check(self, name: str, key: str, account: Account) -> bool:
-        token = hashlib.sha256(f"{name}:{key}".encode()).digest()
+    def authenticate(self, name: str, key: str) -> Account | None:
+        """The active account these credentials open, or None; one scrypt unless remembered."""
+        account = self._store.get_account(name)
+        token = hmac.new(self._secret, f"{name}\0{key}".encode("utf-8", "replace"), "sha256").digest()
         with self._lock:
-            if self._verified.get(token) == account.key_hash:
-                return True
-        if not verify_key(key, account.key_hash):
-            return False
+            remembered = self._verified.get(token)
+            if remembered is not None and (account is None or remembered != account.key_hash):
+                del self._verified[token]  # rotated or gone: forget it
+                remembered = None
+        if remembered is not None and account is not None and account.active:
+            return account
+        address = request.remote_addr or "-"
+        if self._throttle is not None:
+            self._throttle.check(address)
+        self.hashes_checked += 1
+        matches = verify_key(key, account.key_hash if account is not None else dummy_hash())
+        if account is None or not account.active or not matches:
+            if self._throttle is not None:
+                self._throttle.failed(address)
+            return None
         with self._lock:
-            if len(self._verified) > 10_000:
+            if len(self._verified) >= _CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = account.key_hash
-        return True
+        return account
+
+    # -- web sessions ---------------------------------------------------------------------------
+    # A session remembers the account, a fingerprint of its key hash and its session generation:
+    # rotating or revoking the key, or logging out anywhere, bumps what the cookie must match.
+    def start_session(self, account: Account) -> None:
+        session.clear()
+        session.permanent = True
+        session["user"], session["key"] = account.name, key_fingerprint(account.key_hash)
+        session["gen"] = account.session_generation
+
+    def end_session(self) -> None:
+        caller = self.web_caller()
+        if not caller.anonymous and caller.name is not None:
+            self._store.end_sessions(caller.name)  # every cookie of the account, in every worker
+        session.clear()
+
+    def web_caller(self) -> Caller:
+        name = session.get("user")
+        if not name:
+            return ANONYMOUS
+        account = self._store.get_account(name)
+        if (
+            account is None
+            or not account.active
+            or session.get("key") != key_fingerprint(account.key_hash)
+            or session.get("gen") != account.session_generation
+        ):
+            session.clear()
+            return ANONYMOUS
+        return Caller(account.name, account.role)
 
 
-def _parse_basic(header: str) -> tuple[str, str]:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
+def build_authenticator(settings: Settings, store: Store) -> Authenticator:
+    limits = settings.rate_limit
+    throttle = None
+    if limits.enabled and limits.failed_logins:
+        throttle = LoginThrottle(limits.failed_logins, limits.storage)
+    return Authenticator(store, throttle)
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    """(name, key) of an HTTP Basic header, however its scheme is spelt or spaced."""
+    scheme, _, value = header.strip().partition(" ")
+    if "\t" in scheme:  # any run of blanks separates the scheme, as in `Basic\t ...`
+        scheme, _, rest = scheme.partition("\t")
+        value = rest + " " + value
+    if scheme.lower() != "basic" or not value.strip():
         raise unauthorized("use HTTP Basic authentication: your account name and API key")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
@@ -132,6 +249,38 @@ TLP_CLEARANCE = {"subscriber": 1, "partner": 2, "analyst": 3, "admin": 4}
 
 def tlp_clearance(caller: Caller) -> int:
     return TLP_CLEARANCE.get(caller.role or "", 0)
+
+
+def max_tlp_rank(caller: Caller) -> int | None:
+    """The TLP limit of a caller's reads (ObjectQuery.max_tlp_rank): None for those who see all."""
+    clearance = tlp_clearance(caller)
+    return None if clearance >= len(TLP_ORDER) - 1 else clearance
+
+
+# Roles that read only their own objects in the partner-sightings collection: a partner's name
+# and what it saw are for the city's analysts, not for the other partners (the anonymized
+# counts of the pivot stay for everyone).
+OWN_OBJECTS_ONLY = ("partner",)
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What of a readable collection a caller sees: one rule for TAXII, exports and the pivot."""
+
+    max_tlp_rank: int | None
+    owner: str | None
+
+
+def read_scope(caller: Caller, collection: CollectionSettings, sightings_collection: str) -> ReadScope:
+    """The caller's scope in a collection it may read. sightings_collection: the id or alias of
+    Settings.sightings_collection, where partners read only their own objects."""
+    own_only = caller.role in OWN_OBJECTS_ONLY and sightings_collection in (collection.id, collection.alias)
+    return ReadScope(max_tlp_rank(caller), (caller.name or "") if own_only else None)
+
+
+def write_owner(caller: Caller) -> str:
+    """Who owns what a caller stores: admins act for the platform, everyone else for its account."""
+    return SERVER if caller.role == "admin" else caller.name or ""
 
 
 def readable_collections(

@@ -17,6 +17,7 @@ from config import ConfigError, CyberlabError, Settings, load_settings
 from config.settings import ROLES
 from cyberlab import accounts
 from indexer.ingest import IngestReport, ingest_objects
+from indexer.sanitize import Sanitizer
 from indexer.store import open_store
 from indexer.store.base import Store
 from indexer.store.embedded import EmbeddedStore
@@ -83,7 +84,9 @@ def init(ctx: Context, demo: bool) -> None:
             collection = ctx.settings.collections.get(alias)
             if collection is None:
                 continue
-            report = ingest_objects(ctx.store, collection, demo_bundle(400 if tlp == "green" else 120, tlp))
+            report = ingest_objects(  # our own synthetic demo data: nothing to sanitize
+                ctx.store, collection, demo_bundle(400 if tlp == "green" else 120, tlp), sanitizer=None
+            )
             _print_report(report, alias)
 
 
@@ -212,7 +215,7 @@ def ingest_file(ctx: Context, path: Path, collection: str) -> None:
             f"{path} is neither a STIX bundle nor a TAXII envelope (no 'objects' list)"
         )
     with click.progressbar(document["objects"], label=f"ingesting {path.name}", file=sys.stderr) as objects:
-        report = ingest_objects(ctx.store, coll, objects)
+        report = ingest_objects(ctx.store, coll, objects, sanitizer=Sanitizer(ctx.settings.sanitize))
     _print_report(report, coll.alias)
     if report.failures:
         sys.exit(1)
@@ -395,9 +398,53 @@ def worker(ctx: Context, once: bool) -> None:
 
     A connector that fails is logged and retried at its next slot; the others go on.
     """
+    from cyberlab.digest import send_due
     from indexer.worker import run_worker
 
-    run_worker(ctx.settings, ctx.store, once=once)
+    jobs = {}
+    if ctx.settings.digest.schedule > 0:
+        jobs["digest"] = (
+            ctx.settings.digest.schedule,
+            lambda: _log_digest(send_due(ctx.settings, ctx.store)),
+        )
+    run_worker(ctx.settings, ctx.store, once=once, jobs=jobs)
+
+
+def _log_digest(lines: list[Any]) -> None:
+    import logging
+
+    for line in lines:
+        if line.outcome not in ("not-due", "disabled", "nothing-new"):
+            logging.getLogger("cyberlab.digest").info("worker.digest %s", line)
+
+
+@main.group()
+def digest() -> None:
+    """The email digest (subscriptions are made on the web page "Email digest")."""
+
+
+@digest.command("send")
+@click.option(
+    "--dry-run", is_flag=True, help="Build every due digest and say what would be sent; send nothing."
+)
+@click.option("--force", is_flag=True, help="Send to every enabled subscription now, due or not.")
+@pass_context
+def digest_send(ctx: Context, dry_run: bool, force: bool) -> None:
+    """Mail every due digest: what is new since each account's last one and still worth blocking.
+
+    An account's digest is recorded as sent only once the SMTP server accepted it, so a failed
+    send (server down, recipient refused) is retried by the next run and nothing is sent twice.
+    Exits 1 when a digest could not be sent.
+    """
+    from cyberlab.digest import send_due
+
+    lines = send_due(ctx.settings, ctx.store, dry_run=dry_run, force=force)
+    if not lines:
+        click.echo("no subscriptions yet: accounts subscribe on the web page 'Email digest'")
+    for line in lines:
+        click.echo(str(line))
+    if any(line.outcome == "failed" for line in lines):
+        sys.exit(1)
 
 
 def _print_report(report: IngestReport, alias: str) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
 from config.errors import CyberlabError
 from indexer.errors import StoreError
+from indexer.search.model import SearchTimeout
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,23 @@ def _store_problem(message: str) -> str:
     return f"{cause}; nothing from this request was stored or changed. Try again later."
 
 
+# (exception) -> (HTML body, status): how a blueprint with pages shows an error.
+PageRenderer = Callable[[TaxiiError | HTTPException], tuple[str, int]]
+_RENDERERS = "cyberlab.error_pages"
+
+
+def register_error_page(app: App, blueprint: str, render: PageRenderer) -> None:
+    """Errors raised under `blueprint` render through `render` (the web blueprints fill this in,
+    so this module never imports the web layer)."""
+    app.extensions.setdefault(_RENDERERS, {})[blueprint] = render
+
+
 def _page(exc: TaxiiError | HTTPException) -> Response | None:
     """People using the web pages get an HTML page, not JSON."""
-    if request.blueprint not in ("web", "web_admin"):
+    render = current_app.extensions.get(_RENDERERS, {}).get(request.blueprint or "")
+    if render is None:
         return None
-    from cyberlab.web.views import render_error
-
-    body, status = render_error(exc)
+    body, status = render(exc)
     response = Response(body, status=status, content_type="text/html; charset=utf-8")
     for name, value in (exc.headers if isinstance(exc, TaxiiError) else {}).items():
         response.headers[name] = value
@@ -97,6 +110,11 @@ def register_error_handlers(app: Flask) -> None:
             if valid:
                 response.headers["Allow"] = ", ".join(valid)
         return response
+
+    @app.errorhandler(SearchTimeout)
+    def _search_timeout(exc: SearchTimeout) -> Response:
+        # The caller's question was too costly for the budget: theirs to narrow, not a server fault.
+        return render_taxii_error(TaxiiError(422, "Search too expensive", str(exc)))
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:

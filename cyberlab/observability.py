@@ -27,6 +27,9 @@ from cyberlab.services import services
 
 bp = Blueprint("metrics", __name__)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Label values come from a fixed set: an invented method (or an unknown path) is one series, not
+# a new one per request that would grow every scrape and the multiprocess files for good.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("cyberlab_http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
 LATENCY = Histogram(
@@ -82,8 +85,9 @@ def install(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
         if endpoint != "/metrics":
-            REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+            REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
             LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 

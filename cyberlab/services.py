@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from flask import current_app
 
 from config import Settings
-from cyberlab.auth import Authenticator
+from cyberlab.auth import Authenticator, build_authenticator
 from cyberlab.taxii.paging import PageTokens
 from cyberlab.taxii.params import PagingLimits
+from indexer import pattern
 from indexer.sanitize import Sanitizer
 from indexer.store.base import Store
 
@@ -25,12 +26,15 @@ class Services:
 
 
 def build_services(settings: Settings, store: Store) -> Services:
+    pattern.configure(settings.validation)  # the limits every incoming pattern/object is held to
     return Services(
         settings=settings,
         store=store,
-        auth=Authenticator(store),
+        auth=build_authenticator(settings, store),
         tokens=PageTokens(settings.server.signing_key.reveal()),
-        limits=PagingLimits(settings.taxii.default_page_size, settings.taxii.max_page_size),
+        limits=PagingLimits(
+            settings.taxii.default_page_size, settings.taxii.max_page_size, settings.limits.filter_values
+        ),
         sanitizer=Sanitizer(settings.sanitize),
     )
 

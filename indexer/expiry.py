@@ -44,5 +44,5 @@ def expire(
         modified = max(now, parse_timestamp(obj["modified"]) + 1000)
         revoked.append({**obj, "revoked": True, "modified": format_timestamp(modified)[:23] + "Z"})
     if revoked and not dry_run:
-        ingest_objects(store, collection, revoked)
+        ingest_objects(store, collection, revoked, sanitizer=None)  # revoked copies of stored objects
     return len(revoked)

@@ -1,7 +1,8 @@
 """The one write path: validate, apply collection rules, store, and report per object.
 
-TAXII POSTs, `cyberlab ingest-file` and (later) connectors and sighting uploads all come through
-here, so validation and TLP rules live in one place. One bad object never stops the others.
+TAXII POSTs, `cyberlab ingest-file`, connectors and sighting uploads all come through here, so
+validation, value well-formedness, TLP rules and (given a Sanitizer) sanitization live in one
+place. One bad object never stops the others: whatever goes wrong with one is its own failure.
 """
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ from typing import Any
 import orjson
 
 from config import CollectionSettings
+from indexer import pattern
 from indexer.errors import InvalidObjectError
-from indexer.store.base import NewObject, Store
+from indexer.sanitize import CONTAINERS, REF_KEYS, Sanitizer
+from indexer.store.base import SERVER, NewObject, Store
 from indexer.timestamps import parse_timestamp
-from indexer.tlp import object_tlp, tlp_rank
-from indexer.validate import validate_stix_object
+from indexer.tlp import effective_tlp, tlp_rank
+from indexer.validate import too_deep, validate_stix_object
+from indexer.wellformed import object_problem
 
 log = logging.getLogger(__name__)
 
 # Objects without modified/created (cyber observables) are immutable: one version, at the epoch.
 UNVERSIONED = (0, "1970-01-01T00:00:00.000Z")
 BATCH_SIZE = 2000
+NOT_OWNER = (
+    "another account stored this id in this collection first: only that account may add versions of it"
+)
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,16 @@ def prepare_object(obj: Any, collection: CollectionSettings, validate: bool = Tr
 
     validate=False skips the STIX check for objects the caller has just validated itself.
     """
+    max_depth = pattern.LIMITS.max_object_depth
+    if too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
+        raise InvalidObjectError(f"the object nests deeper than {max_depth} levels")
     if validate:
         validate_stix_object(obj)
-    level = object_tlp(obj.get("object_marking_refs", ()))
+    # Always, even for objects the caller validated: values become blocklist lines.
+    problem = object_problem(obj)
+    if problem:
+        raise InvalidObjectError(problem)
+    level = effective_tlp(obj)
     if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):
         ceiling = collection.tlp_ceiling.upper()
         raise InvalidObjectError(f"marked TLP:{level.upper()}, above this collection's ceiling TLP:{ceiling}")
@@ -80,47 +94,94 @@ def ingest_objects(
     objects: Iterable[Any],
     validate: bool = True,
     batch_size: int = BATCH_SIZE,
+    owner: str = SERVER,
+    *,
+    sanitizer: Sanitizer | None,
 ) -> IngestReport:
     """Store every valid object of `objects` in `collection`; report each one's outcome.
 
     Each `batch_size` objects are one transaction; connectors pass their whole batch as one.
+    owner: the account writing (Store.add_objects); an id another account owns is a failure.
+    `sanitizer` is required by name so that no write path forgets it: None only where the caller
+    has sanitized the objects itself (the connector pipeline) or made them itself.
     """
     report = IngestReport()
-    batch: list[NewObject] = []
+    prepared: list[tuple[dict[str, Any], NewObject]] = []
     for obj in objects:
         try:
-            batch.append(prepare_object(obj, collection, validate))
+            prepared.append((obj, prepare_object(obj, collection, validate)))
         except InvalidObjectError as exc:
-            report.failures.append(ObjectResult(*_identify(obj), message=str(exc)))
+            report.failures.append(ObjectResult(*identify(obj), message=str(exc)))
             report.counts["invalid"] += 1
-            continue
-        if len(batch) >= batch_size:
-            _store_batch(store, collection, batch, report)
-            batch = []
-    _store_batch(store, collection, batch, report)
+        except Exception as exc:  # one odd object must not fail the whole envelope
+            log.warning("ingest.object_failed id=%s error=%r", identify(obj)[0][:100], exc)
+            report.failures.append(ObjectResult(*identify(obj), message="the object could not be checked"))
+            report.counts["invalid"] += 1
+    if sanitizer is not None:
+        refused = _refused(prepared, collection, sanitizer)
+        for _, new in prepared:
+            if new.id in refused:
+                report.failures.append(
+                    ObjectResult(new.id, new.version_text, f"not shared: {refused[new.id]}")
+                )
+                report.counts["sanitized"] += 1
+        prepared = [(obj, new) for obj, new in prepared if new.id not in refused]
+    for start in range(0, len(prepared), batch_size):
+        _store_batch(
+            store, collection, [new for _, new in prepared[start : start + batch_size]], report, owner
+        )
     log.info(
-        "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d",
+        "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d sanitized=%d",
         collection.alias,
         report.counts["added"],
         report.counts["duplicate"],
         report.counts["conflict"],
         report.counts["invalid"],
+        report.counts["sanitized"],
     )
     return report
 
 
+def _refused(
+    prepared: list[tuple[dict[str, Any], NewObject]], collection: CollectionSettings, sanitizer: Sanitizer
+) -> dict[str, str]:
+    """Why each object the sanitizer refuses is refused (the connectors' rules), and the objects
+    that depend on a refused one (a sighting of it, a relationship to it). Objects are never
+    rewritten here: a report keeps its references, as posted."""
+    refused: dict[str, str] = {}
+    for obj, new in prepared:
+        reason = sanitizer.object_reason(obj, collection)
+        if reason:
+            refused[new.id] = reason
+    changed = bool(refused)
+    while changed:  # until nothing else falls: a relationship to a sighting of a refused indicator
+        changed = False
+        for obj, new in prepared:
+            if new.id in refused or obj.get("type") in CONTAINERS:
+                continue
+            refs = [obj.get(k) for k in REF_KEYS]
+            object_refs = obj.get("object_refs")
+            refs += object_refs if isinstance(object_refs, list) else []
+            if any(isinstance(r, str) and r in refused for r in refs):
+                refused[new.id] = "depends on an object that is not shared"
+                changed = True
+    return refused
+
+
 def _store_batch(
-    store: Store, collection: CollectionSettings, batch: list[NewObject], report: IngestReport
+    store: Store, collection: CollectionSettings, batch: list[NewObject], report: IngestReport, owner: str
 ) -> None:
     if not batch:
         return
-    outcomes = store.add_objects(collection.id, batch)
+    outcomes = store.add_objects(collection.id, batch, owner=owner)
     for obj, outcome in zip(batch, outcomes, strict=True):
         report.counts[outcome] += 1
         if outcome == "added":
             report.successes.append(ObjectResult(obj.id, obj.version_text, "added"))
         elif outcome == "duplicate":
             report.successes.append(ObjectResult(obj.id, obj.version_text, "already present, unchanged"))
+        elif outcome == "not_owner":
+            report.failures.append(ObjectResult(obj.id, obj.version_text, NOT_OWNER))
         else:
             report.failures.append(
                 ObjectResult(
@@ -132,7 +193,7 @@ def _store_batch(
             )
 
 
-def _identify(obj: Any) -> tuple[str, str]:
+def identify(obj: Any) -> tuple[str, str]:
     if not isinstance(obj, dict):
         return "", ""
     obj_id = obj.get("id") if isinstance(obj.get("id"), str) else ""

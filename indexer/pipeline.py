@@ -21,6 +21,7 @@ import orjson
 from config import ConnectorSettings, Settings
 from connectors.base import Batch, Connector, RawRecord
 from connectors.registry import build_connector
+from indexer import pattern
 from indexer.errors import InvalidObjectError
 from indexer.ingest import ingest_objects
 from indexer.merge import merge_with_store
@@ -119,6 +120,7 @@ class BatchPreparer:
         self.collection = collection
         self.ctx = context_for(settings, conn)
         self.sanitizer = Sanitizer(settings.sanitize)
+        pattern.configure(settings.validation)
 
     def prepare(self, records: list[RawRecord]) -> Prepared:
         prepared = Prepared(objects=[])
@@ -270,6 +272,7 @@ class Pipeline:
                 merged.objects,
                 validate=False,
                 batch_size=len(merged.objects) + 1,
+                sanitizer=None,  # prepare() sanitized this batch, dependents included
             )
             for result in stored.successes:
                 if result.message != "added":

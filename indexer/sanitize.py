@@ -5,6 +5,8 @@ Dropped, each counted by reason in the run report:
 - private, loopback, link-local, multicast, reserved and unspecified addresses;
 - known-benign values from the MISP warninglists (public resolvers, top sites, cloud ranges,
   empty-file hashes), through pymispwarninglists;
+- malformed values (control characters, not an IP/domain/URL/email of their kind), and networks
+  broader than `sanitize.min_prefix_v4` / `min_prefix_v6`;
 - TLP:RED, and anything above the target collection's TLP ceiling;
 - then whatever depends on a dropped object (a sighting of it, a relationship to it, observed-data
   holding it); groupings and reports just lose the reference.
@@ -15,19 +17,19 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from config import CollectionSettings, SanitizeSettings
-from indexer.tlp import object_tlp, tlp_rank
+from indexer.pattern import PatternError, comparisons
+from indexer.tlp import effective_tlp, tlp_rank
+from indexer.wellformed import control_problem, value_problem
 
 log = logging.getLogger(__name__)
-_COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*(?:=|LIKE|MATCHES)\s*'((?:[^'\\]|\\.)*)'")
-_REF_KEYS = ("sighting_of_ref", "source_ref", "target_ref")
-_CONTAINERS = ("grouping", "report", "note", "opinion")
+REF_KEYS = ("sighting_of_ref", "source_ref", "target_ref")
+CONTAINERS = ("grouping", "report", "note", "opinion")
 
 
 @functools.cache
@@ -52,6 +54,8 @@ class Sanitizer:
     def __init__(self, settings: SanitizeSettings) -> None:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.protected_networks]
         self.domains = tuple(d.lower().lstrip(".") for d in settings.protected_domains)
+        self.allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
+        self.min_prefix = {4: settings.min_prefix_v4, 6: settings.min_prefix_v6}
         self.use_warninglists = settings.warninglists
         self.exclude = settings.warninglists_exclude
         self._cache: dict[tuple[str, str], str | None] = {}
@@ -72,6 +76,10 @@ class Sanitizer:
         return self._cache[key]
 
     def _check(self, kind: str, value: str) -> str | None:
+        if control_problem(value):
+            return "malformed-value"
+        if kind in ("domain", "url", "email") and value_problem(kind, value):
+            return "malformed-value"
         if kind == "ip":
             return self._check_ip(value)
         if kind == "domain":
@@ -87,24 +95,26 @@ class Sanitizer:
         return None
 
     def _check_ip(self, value: str) -> str | None:
-        try:
-            network = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return None
+        if value_problem("cidr", value):
+            return "malformed-value"  # never "fine": what cannot be parsed cannot be vetted
+        network = ipaddress.ip_network(value, strict=False)
+        if network.prefixlen < self.min_prefix[network.version]:
+            return "broad-network"
         address = network.network_address
-        if (
-            not address.is_global
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-            or network.prefixlen < (8 if network.version == 4 else 16)
+        allowed = any(
+            network.subnet_of(a)  # type: ignore[arg-type]
+            for a in self.allowed
+            if a.version == network.version
+        )
+        if not allowed and (
+            not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified
         ):
             return "non-public-address"
         if any(
             network.overlaps(protected) for protected in self.networks if protected.version == network.version
         ):
             return "protected-asset"
-        return self._warninglisted(value)
+        return None if allowed else self._warninglisted(value)
 
     def _check_domain(self, value: str) -> str | None:
         host = value.lower().rstrip(".")
@@ -123,11 +133,19 @@ class Sanitizer:
         """(kind, value) pairs an object would publish."""
         stix_type = obj.get("type")
         if stix_type == "indicator" and obj.get("pattern_type") == "stix":
-            for obj_type, prop, raw in _COMPARISON.findall(obj.get("pattern", "")):
-                value = raw.replace("\\'", "'").replace("\\\\", "\\")
-                kind = _kind_of(obj_type, prop, value)
-                if kind:
-                    yield kind, value
+            # A linear-time tokenizer (PatternError over the limits: object_reason refuses it).
+            # Values compared with = (and LIKE/MATCHES, whose literal may be a plain value) would be
+            # published; a negated or != comparison publishes nothing.
+            for comparison in comparisons(str(obj.get("pattern", ""))):
+                if comparison.negated or comparison.operator not in ("=", "==", "LIKE", "MATCHES"):
+                    continue
+                for value in comparison.values:
+                    kind = _kind_of(comparison.object_type, comparison.path, value)
+                    if kind == "ip" and comparison.operator in ("LIKE", "MATCHES"):
+                        # a wildcard or regex over addresses: only a literal address is vetted
+                        kind = kind if _looks_like_ip(value.split("/")[0]) else None
+                    if kind:
+                        yield kind, value
         elif stix_type in ("ipv4-addr", "ipv6-addr"):
             yield "ip", str(obj.get("value", ""))
         elif stix_type == "domain-name":
@@ -156,15 +174,18 @@ class Sanitizer:
         return prune(kept, dropped, drops), drops
 
     def object_reason(self, obj: dict[str, Any], collection: CollectionSettings) -> str | None:
-        level = object_tlp(obj.get("object_marking_refs", ()))
+        level = effective_tlp(obj)
         if level == "red":
             return "tlp-red"
         if level is not None and tlp_rank(level) > tlp_rank(collection.tlp_ceiling):
             return "tlp-above-ceiling"
-        for kind, value in self.object_values(obj):
-            reason = self.check(kind, value)
-            if reason:
-                return reason
+        try:
+            for kind, value in self.object_values(obj):
+                reason = self.check(kind, value)
+                if reason:
+                    return reason
+        except PatternError:
+            return "invalid-pattern"
         return None
 
 
@@ -174,10 +195,10 @@ def prune(objects: list[dict[str, Any]], dropped: set[str], drops: Counter[str])
         newly: set[str] = set()
         kept: list[dict[str, Any]] = []
         for obj in objects:
-            refs = {obj.get(k) for k in _REF_KEYS} | set(
-                obj.get("object_refs", []) if obj["type"] not in _CONTAINERS else []
+            refs = {obj.get(k) for k in REF_KEYS} | set(
+                obj.get("object_refs", []) if obj["type"] not in CONTAINERS else []
             )
-            if obj["type"] in _CONTAINERS and obj.get("object_refs"):
+            if obj["type"] in CONTAINERS and obj.get("object_refs"):
                 remaining = [r for r in obj["object_refs"] if r not in dropped]
                 if not remaining:
                     newly.add(obj["id"])
@@ -203,7 +224,9 @@ def _looks_like_ip(host: str) -> bool:
 def _kind_of(obj_type: str, prop: str, value: str) -> str | None:
     if prop.endswith(".type") or prop == "type":
         return None
-    if obj_type in ("ipv4-addr", "ipv6-addr") or (obj_type == "network-traffic" and prop.endswith("value")):
+    if obj_type in ("ipv4-addr", "ipv6-addr"):
+        return "ip"  # whatever it holds: _check_ip refuses what is not one address or network
+    if obj_type == "network-traffic" and prop.endswith("value"):
         return "ip" if _looks_like_ip(value.split("/")[0]) else None
     if obj_type == "domain-name":
         return "domain"

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.soc.parsers import ip_kind
+from indexer.ingest import ObjectResult, identify
 from indexer.normalize.common import identity, indicator_id, pattern_for, stable_id
 from indexer.sanitize import Sanitizer
 from indexer.timestamps import format_timestamp, parse_timestamp
 from indexer.tlp import MARKING_FOR_LEVEL
+from indexer.wellformed import value_problem
 
 MAX_LINES = 10_000
 MAX_VALUE = 2048
@@ -42,6 +44,7 @@ TYPE_NAMES = {
     "sha256": "sha256",
     "sha-256": "sha256",
 }
+WELLFORMED_KIND = {"md5": "hash", "sha1": "hash", "sha256": "hash"}
 SANITIZER_KIND = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
 
 
@@ -73,18 +76,58 @@ def partner_identity(partner: str) -> dict[str, Any]:
     return {**identity(partner), "id": stable_id("identity", "partner-account", partner)}
 
 
-def attribute_to_partner(objects: list[Any], partner: str) -> list[Any]:
-    """Objects a partner POSTed over TAXII, made the partner's: whatever they claim, sightings are
-    sighted by (and every object is created by) the partner account's identity."""
+SERVER_TYPES = ("identity", "marking-definition")
+
+
+def partner_objects(
+    objects: list[Any], partner: str, sightings: bool
+) -> tuple[list[Any], list[ObjectResult]]:
+    """What a partner may POST over TAXII, and a failure for each object it may not.
+
+    Identities and marking-definitions are the server's everywhere: a partner's identity is made
+    for its account (partner_identity), TLP markings are the standard ones; a partner posting
+    one under another's id would rename that partner or TLP:AMBER for everyone.
+
+    In the sightings collection a partner publishes only as itself: created_by_ref must be its
+    account's identity, and a sighting's where_sighted_refs exactly that identity (the public
+    counts are per organization); a sighting must be its own in every collection.
+
+    We refuse an object that claims anyone else rather than rewrite it: STIX 2.1 (3.5, 3.6) says
+    a version, once published, is the same everywhere and a changed copy needs a new id, and a
+    copy under an id the partner never chose could not be updated, revoked or deleted by the
+    partner through its own id. Refused, the partner learns
+    what to send (the message names its identity), and every success in the status is exactly
+    what was posted, byte for byte in canonical JSON.
+    """
     org_id = partner_identity(partner)["id"]
-    out: list[Any] = []
+    accepted: list[Any] = []
+    refused: list[ObjectResult] = []
     for obj in objects:
-        if isinstance(obj, dict) and obj.get("type") not in ("marking-definition", "identity", None):
-            obj = {**obj, "created_by_ref": org_id}
-            if obj["type"] == "sighting":
-                obj["where_sighted_refs"] = [org_id]
-        out.append(obj)
-    return out
+        reason = _partner_problem(obj, org_id, sightings) if isinstance(obj, dict) else ""
+        if reason:
+            refused.append(ObjectResult(*identify(obj), message=reason))
+        else:
+            accepted.append(obj)
+    return accepted, refused
+
+
+def _partner_problem(obj: dict[str, Any], org_id: str, sightings: bool) -> str:
+    kind = obj.get("type")
+    if kind in SERVER_TYPES:
+        return (
+            f"a partner may not post a {kind}: the server keeps identities and marking definitions "
+            f"(your account's identity is {org_id})"
+        )
+    # Sightings count for everyone wherever they are stored: a partner's are its own in every
+    # collection. Elsewhere than the sightings collection other objects may be the partner's
+    # copies of others' (a feed it relays), so only there must everything be its own.
+    if kind is None or not (sightings or kind == "sighting"):
+        return ""
+    if obj.get("created_by_ref") != org_id:
+        return f"created_by_ref must be your account's identity {org_id}: you publish only as yourself"
+    if kind == "sighting" and obj.get("where_sighted_refs") != [org_id]:
+        return f"where_sighted_refs must be [{org_id!r}]: a sighting you report is one you made"
+    return ""
 
 
 class LineRejected(ValueError):
@@ -157,6 +200,9 @@ def build_sightings(
             if not 1 <= line.count <= 999_999_999:
                 raise LineRejected("count must be between 1 and 999,999,999")
             kind = classify(value, line.type)
+            problem = value_problem(WELLFORMED_KIND.get(kind, kind), value)
+            if problem:  # one value, one line: never a newline smuggling more blocklist lines
+                raise LineRejected(f"the value {problem}")
             value = value.lower() if kind in ("domain", "md5", "sha1", "sha256") else value
             reason = sanitizer.check(SANITIZER_KIND.get(kind, kind), value)
             if reason:

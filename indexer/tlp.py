@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
 # The STIX 2.1 marking-definition ids everyone uses for TLP, 2.0 first, then the 1.0 ids
 # (TLP:WHITE is TLP:CLEAR's former name).
@@ -27,7 +27,73 @@ def tlp_rank(level: str) -> int:
     return TLP_ORDER.index(level)
 
 
-def object_tlp(marking_refs: Iterable[str]) -> str | None:
-    """The most restrictive TLP level among an object's markings, or None if it has none."""
-    levels = [TLP_MARKING_IDS[ref] for ref in marking_refs if ref in TLP_MARKING_IDS]
-    return max(levels, key=tlp_rank) if levels else None
+def marking_refs(obj: dict[str, Any]) -> list[Any]:
+    """Every marking an object carries: object_marking_refs and each granular marking's ref.
+
+    Granular markings count as much as object markings: a TLP:RED granular marking on the
+    pattern makes the object (which is served whole) TLP:RED for access decisions.
+    """
+    refs: list[Any] = []
+    object_refs = obj.get("object_marking_refs")
+    if isinstance(object_refs, list):
+        refs.extend(object_refs)
+    elif object_refs is not None:
+        refs.append(object_refs)  # malformed: counted, so it ends up as the strictest
+    granular = obj.get("granular_markings")
+    if isinstance(granular, list):
+        for marking in granular:
+            if isinstance(marking, dict):
+                if "marking_ref" in marking:
+                    refs.append(marking["marking_ref"])
+                if "marking_refs" in marking:  # not STIX, but seen in the wild: count it
+                    extra = marking["marking_refs"]
+                    refs.extend(extra if isinstance(extra, list) else [extra])
+            else:
+                refs.append(marking)
+    elif granular is not None:
+        refs.append(granular)
+    return refs
+
+
+def ref_level(ref: Any) -> str:
+    """The TLP level a single marking ref stands for.
+
+    Ids compare case-insensitively (STIX ids are lower case, but a producer spelling TLP:AMBER
+    in upper case means TLP:AMBER). Anything that is not a known TLP id (another
+    marking-definition, a statement we cannot interpret, garbage) counts as the strictest level:
+    an unknown restriction is never read as no restriction.
+    """
+    if isinstance(ref, str):
+        level = TLP_MARKING_IDS.get(ref.strip().lower())
+        if level is not None:
+            return level
+    return TLP_ORDER[-1]
+
+
+def effective_tlp(obj: dict[str, Any]) -> str | None:
+    """The most restrictive TLP level among all of an object's markings, or None if it has none.
+
+    Counts object_marking_refs and granular_markings (TLP 1.0 and 2.0 ids, case-insensitive);
+    an unknown marking ref counts as red. None means the object carries no marking at all.
+    A marking-definition's own TLP (its definition) is not a marking it carries.
+    """
+    refs = marking_refs(obj)
+    if not refs:
+        return None
+    return max((ref_level(ref) for ref in refs), key=tlp_rank)
+
+
+def object_tlp(obj: dict[str, Any]) -> str | None:
+    """Kept name for callers: the effective TLP of a whole object (see effective_tlp)."""
+    return effective_tlp(obj)
+
+
+def has_tlp_marking(obj: dict[str, Any]) -> bool:
+    """Whether any of the object's markings is a known TLP id (case-insensitive)."""
+    return any(isinstance(r, str) and r.strip().lower() in TLP_MARKING_IDS for r in marking_refs(obj))
+
+
+def effective_tlp_rank(obj: dict[str, Any]) -> int | None:
+    """tlp_rank(effective_tlp(obj)), None for an unmarked object."""
+    level = effective_tlp(obj)
+    return None if level is None else tlp_rank(level)

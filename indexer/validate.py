@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +24,15 @@ import stix2validator
 from stix2patterns.validator import run_validator as parse_pattern
 from stix2validator.v21 import enums
 
+from indexer import pattern as pattern_limits
 from indexer.errors import InvalidObjectError
+from indexer.pattern import Comparison, PatternError, comparisons, is_simple, tokenize
 from indexer.timestamps import parse_timestamp
 
 _SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")
-# One comparison of an observable path with a string literal, e.g. file:hashes.'SHA-256' = '...'.
-_COMPARISON = (
-    r"""(?P<type>[a-z0-9][a-z0-9-]*[a-z0-9]):[a-z0-9_]+(?:\.(?:[A-Za-z0-9_]+|'[A-Za-z0-9_.-]+'))*"""
-    r"""\s*(?:=|!=|LIKE|MATCHES)\s*'(?:[^'\\]|\\['\\])*'"""
-)
-# One observation expression of such comparisons joined by AND/OR: what most indicators carry.
-_SIMPLE_PATTERN = re.compile(
-    rf"^\[\s*{_COMPARISON}(?:\s+(?:AND|OR)\s+{_COMPARISON.replace('?P<type>', '')})*\s*\]$"
-)
-_HASH_COMPARISON = re.compile(r"""hashes\.'?([A-Za-z0-9-]+)'?\s*(?:=|!=)\s*'([^']*)'""")
 _HASH_HEX_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA1": 40, "SHA-256": 64, "SHA256": 64, "SHA-512": 128}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_PATTERN_TYPES = re.compile(r"(?:^\[|\s(?:AND|OR)\s+)\s*([a-z0-9][a-z0-9-]*[a-z0-9]):")
 
 
 def _escape_class_dollars(pattern: str) -> str:
@@ -147,6 +138,9 @@ def validate_stix_object(obj: Any) -> None:
     """Raise InvalidObjectError saying what is wrong if `obj` is not a valid STIX 2.1 object."""
     if not isinstance(obj, dict):
         raise InvalidObjectError("not a JSON object")
+    max_depth = pattern_limits.LIMITS.max_object_depth
+    if too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
+        raise InvalidObjectError(f"the object nests deeper than {max_depth} levels")
     stix_type = obj.get("type")
     if not isinstance(stix_type, str) or not _TYPE_RE.match(stix_type):
         raise InvalidObjectError("'type' is missing or not a valid STIX type name")
@@ -168,6 +162,23 @@ def validate_stix_object(obj: Any) -> None:
     _check_timestamps(obj, stix_type)
     if stix_type == "indicator" and obj.get("pattern_type") == "stix":
         _check_pattern(obj)
+
+
+def too_deep(obj: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than `limit` (iterative: a deep object cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _schema_message(exc: fastjsonschema.JsonSchemaException) -> str:
@@ -201,23 +212,36 @@ def _check_pattern(obj: dict[str, Any]) -> None:
     pattern = obj.get("pattern")
     if not isinstance(pattern, str):
         raise InvalidObjectError("'pattern' must be a string")
+    # One linear pass under the limits first: only a pattern within them reaches the grammar
+    # parser, which recurses per nesting level and per chained term.
+    try:
+        tokens = tokenize(pattern)
+        found = comparisons(pattern)
+    except PatternError as exc:
+        raise InvalidObjectError(f"invalid STIX pattern: {exc}") from None
     if (
-        _SIMPLE_PATTERN.match(pattern)
-        and all(t in enums.OBSERVABLE_TYPES for t in _PATTERN_TYPES.findall(pattern))
-        and _hashes_well_formed(pattern)
+        is_simple(tokens)
+        and all(c.object_type in enums.OBSERVABLE_TYPES for c in found)
+        and _hashes_well_formed(found)
     ):
         return
-    errors = _parse_errors(pattern, str(obj.get("pattern_version", "2.1")))
+    try:
+        errors = _parse_errors(pattern, str(obj.get("pattern_version", "2.1")))
+    except RecursionError:  # the limits should make this impossible; never a 500 if they do not
+        raise InvalidObjectError("invalid STIX pattern: nested too deeply to parse") from None
     if errors:
         raise InvalidObjectError(f"invalid STIX pattern: {errors[0]}")
 
 
-def _hashes_well_formed(pattern: str) -> bool:
+def _hashes_well_formed(found: list[Comparison]) -> bool:
     """The grammar parser also checks hash values; the fast path only takes the ones it can vouch for."""
-    for algorithm, value in _HASH_COMPARISON.findall(pattern):
-        length = _HASH_HEX_LENGTHS.get(algorithm.upper())
-        if length is None or len(value) != length or not _HEX.match(value):
-            return False
+    for comparison in found:
+        if "hashes." not in comparison.path or comparison.operator not in ("=", "!="):
+            continue
+        length = _HASH_HEX_LENGTHS.get(comparison.path.rsplit("hashes.", 1)[1].strip("'").upper())
+        for value in comparison.values:
+            if length is None or len(value) != length or not _HEX.match(value):
+                return False
     return True
 
 

@@ -53,10 +53,10 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
     settings = load_settings(environ=server_env(live))
     coll = settings.collections["city-indicators"]
     store = EmbeddedStore(live)
-    ingest_objects(store, coll, indicators(2000, seed=1))
+    ingest_objects(store, coll, indicators(2000, seed=1), sanitizer=None)
 
     writing = threading.Thread(
-        target=lambda: ingest_objects(EmbeddedStore(live), coll, indicators(3000, seed=2))
+        target=lambda: ingest_objects(EmbeddedStore(live), coll, indicators(3000, seed=2), sanitizer=None)
     )
     writing.start()  # the backup must be consistent while this writer commits
     result = cli(live, "backup", str(tmp_path / "copy.db"))

@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 from flask import Response, request
 
-from cyberlab.auth import Caller, unauthorized
+from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
+from indexer.search.model import Hit, SearchQuery
 from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
 
 
@@ -38,8 +39,17 @@ def check_known_params(known: tuple[str, ...]) -> None:
 
 
 def many(name: str) -> tuple[str, ...]:
-    """A parameter given several times or comma-separated: ?type=a&type=b or ?type=a,b."""
-    return tuple(v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip())
+    """A parameter given several times or comma-separated: ?type=a&type=b or ?type=a,b.
+    Duplicates are dropped and the distinct values capped (limits.filter_values)."""
+    values = tuple(
+        dict.fromkeys(v.strip() for raw in request.args.getlist(name) for v in raw.split(",") if v.strip())
+    )
+    cap = services().settings.limits.filter_values
+    if len(values) > cap:
+        raise bad_request(
+            f"{name}: {len(values)} different values; at most {cap} are allowed (limits.filter_values)"
+        )
+    return values
 
 
 def time_param(name: str) -> int | None:
@@ -86,3 +96,25 @@ def stamp(micros: int | None) -> str | None:
     if micros % 1_000_000 == 0:
         return text[:19] + "Z"
     return text[:23] + "Z" if micros % 1000 == 0 else text
+
+
+def visible_copies(caller: Caller, object_id: str) -> list[Hit]:
+    """The latest version of one id in each collection holding it, as far as the caller may see
+    it: a collection it may read, a TLP its clearance covers, and (where it reads only its own
+    objects) its own. What the pivot shows and what a sighting upload may refer to."""
+    svc = services()
+    readable = readable_collections(caller, svc.settings.collections.values())
+    if not readable or len(object_id) > 200:
+        return []
+    query = SearchQuery(
+        collections=tuple(c.id for c in readable), max_tlp=tlp_clearance(caller), ids=(object_id,)
+    )
+    visible = []
+    for hit in svc.store.search(query).hits:
+        collection = svc.settings.collection(hit.collection)
+        if collection is None:
+            continue
+        scope = read_scope(caller, collection, svc.settings.sightings_collection)
+        if scope.owner is None or svc.store.object_owner(collection.id, object_id) == scope.owner:
+            visible.append(hit)
+    return visible

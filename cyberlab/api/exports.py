@@ -8,9 +8,11 @@
 
 Only the latest version of each indicator, neither revoked nor expired, is exported; compound
 patterns (A AND B) are left out of flat lists, which cannot say "both". Access follows TAXII's:
-HTTP Basic with the account's API key, anonymous for public collections. ETag and Last-Modified
-change only when the collection gains objects or an exported indicator expires, so a poller's
-If-None-Match is answered 304 without rebuilding the list.
+HTTP Basic with the account's API key, anonymous for public collections. Every line is checked again
+before it is written (defence in depth behind ingest): a value that is not one well-formed value of
+its kind, or a network broader than sanitize.min_prefix_v4/v6, is never emitted. ETag and
+Last-Modified change only when the collection gains or loses objects or an exported indicator
+expires, so a poller's If-None-Match is answered 304 without rebuilding the list.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import ipaddress
 import threading
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,14 +32,14 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.auth import can_read, unauthorized
+from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from cyberlab.web.security import web_caller
 from indexer.search.values import is_compound, pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
-from indexer.tlp import TLP_MARKING_IDS
+from indexer.tlp import effective_tlp
+from indexer.wellformed import value_problem
 
 bp = Blueprint("exports", __name__)
 KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
@@ -54,12 +58,31 @@ class Entry:
     indicator: dict[str, Any]
 
 
-def entries(indicator: dict[str, Any]) -> list[Entry]:
-    """The values a blocklist can carry for one indicator: none for compound (AND) patterns."""
+def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None) -> list[Entry]:
+    """The values a blocklist can carry for one indicator: none for compound (AND) patterns, and
+    none that is not exactly one well-formed value (or is a network broader than min_prefix)."""
     pattern = indicator.get("pattern", "")
-    if indicator.get("pattern_type") != "stix" or is_compound(pattern):
+    if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str) or is_compound(pattern):
         return []
-    return [Entry(v.value, v.kind, indicator) for v in pattern_values(pattern) if v.kind in KINDS]
+    return [
+        Entry(v.value, v.kind, indicator)
+        for v in pattern_values(pattern)
+        if v.kind in KINDS and exportable(v.kind, v.value, min_prefix or _MIN_PREFIX)
+    ]
+
+
+_MIN_PREFIX = {4: 16, 6: 32}
+
+
+def exportable(kind: str, value: str, min_prefix: dict[int, int]) -> bool:
+    """Whether `value` may be one line of a blocklist: one well-formed value of its kind, and no
+    network broader than the minimum prefixes (0.0.0.0/0 in a firewall list blocks everything)."""
+    if value_problem(kind, value):
+        return False
+    if kind in ("ip", "cidr"):
+        network = ipaddress.ip_network(value, strict=False)
+        return network.prefixlen >= min_prefix[network.version]
+    return True
 
 
 def _current(indicator: dict[str, Any], now: int) -> bool:
@@ -77,24 +100,36 @@ class Built:
     fresh_until: int  # micros: the earliest valid_until among what was exported
 
 
-_cache: dict[tuple[str, str, str], Built] = {}
+# Keyed by the reader's scope too: a subscriber's list must never be an analyst's cached one.
+_cache: dict[tuple[str, str, str, ReadScope], Built] = {}
 _cache_lock = threading.Lock()
 
 
-def _build(collection: str, kind: str, fmt: str, newest: int, now: int) -> Built:
+def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: ReadScope) -> Built:
     store = services().store
+    sanitize = services().settings.sanitize
+    min_prefix = {4: sanitize.min_prefix_v4, 6: sanitize.min_prefix_v6}
     selected: list[Entry] = []
     fresh_until = 2**62
     after: Keyset | None = None
     while True:
-        page = store.query(ObjectQuery(collection, types=("indicator",), limit=_PAGE, after=after))
+        page = store.query(
+            ObjectQuery(
+                collection,
+                types=("indicator",),
+                limit=_PAGE,
+                after=after,
+                max_tlp_rank=scope.max_tlp_rank,
+                owner=scope.owner,
+            )
+        )
         for stored in page.objects:
             indicator = orjson.loads(stored.body)
             if not _current(indicator, now):
                 continue
             picked = [
                 e
-                for e in entries(indicator)
+                for e in entries(indicator, min_prefix)
                 if kind == "all" or e.kind == kind or (kind == "cidr" and e.kind == "ip")
             ]
             if picked and indicator.get("valid_until"):
@@ -121,9 +156,7 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
     writer.writerow(["value", "type", "first_seen", "last_seen", "valid_until", "tlp", "labels", "sources"])
     for entry in sorted(selected, key=lambda e: (e.kind, e.value)):
         ind = entry.indicator
-        tlp = next(
-            (TLP_MARKING_IDS[r] for r in ind.get("object_marking_refs", []) if r in TLP_MARKING_IDS), ""
-        )
+        tlp = effective_tlp(ind) or ""
         sources = ";".join(r["source_name"] for r in ind.get("external_references", []) if "source_name" in r)
         # A leading = + - @ would be a formula to a spreadsheet: indicator values are attacker-chosen.
         cells = [
@@ -136,8 +169,20 @@ def _render(selected: list[Entry], kind: str, fmt: str) -> bytes:
             ";".join(ind.get("labels", [])),
             sources,
         ]
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in cells])
+        writer.writerow([_cell(str(c)) for c in cells])
     return out.getvalue().encode()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ TAB or CR would make it a formula
+    (labels and sources are attacker-chosen), so it gets a leading quote; control characters
+    (a bare CR or LF would break rows in some readers) become spaces."""
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def _as_cidr(entry: Entry) -> str:
@@ -151,7 +196,8 @@ def export(collection_id: str, name: str) -> Response:
     kind, _, fmt = name.partition(".")
     caller = services().auth.caller()
     if caller.anonymous:
-        caller = web_caller()  # a logged-in web user clicking a download link (GET: no CSRF risk)
+        # a logged-in web user clicking a download link (GET: no CSRF risk)
+        caller = services().auth.web_caller()
     collection = services().settings.collection(collection_id)
     if collection is None:
         raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")
@@ -166,12 +212,13 @@ def export(collection_id: str, name: str) -> Response:
             f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}",
         )
     now = now_micros()
-    newest = services().store.newest_date_added(collection.id)
-    key = (collection.id, kind, fmt)
+    newest = services().store.last_change(collection.id)  # adds and deletes alike
+    scope = read_scope(caller, collection, services().settings.sightings_collection)
+    key = (collection.id, kind, fmt, scope)
     with _cache_lock:
         built = _cache.get(key)
     if built is None or built.last_modified != newest or now >= built.fresh_until:
-        built = _build(collection.id, kind, fmt, newest, now)
+        built = _build(collection.id, kind, fmt, newest, now, scope)
         with _cache_lock:
             _cache[key] = built
     last_modified = format_datetime(datetime.fromtimestamp(built.last_modified / 1e6, tz=UTC), usegmt=True)
@@ -199,3 +246,14 @@ def _not_modified(built: Built) -> bool:
         except (TypeError, ValueError):
             return False
     return False
+
+
+# -- for other writers of blocklists (the email digest's CSV attachment) ----------------------
+def is_current(indicator: dict[str, Any], now: int) -> bool:
+    """Still worth blocking: neither revoked nor past valid_until (what every export keeps)."""
+    return _current(indicator, now)
+
+
+def render_blocklist(selected: list[Entry], fmt: str) -> bytes:
+    """A blocklist of every kind in one of FORMATS, exactly as the export endpoint writes it."""
+    return _render(selected, "all", fmt)

@@ -378,9 +378,126 @@ def openapi_document(platform: str) -> dict[str, Any]:
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic", "description": "Account name and API key."}
             },
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_check_schemas()},
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **_check_paths()},
+    }
+
+
+def _check_schemas() -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    return {
+        "CheckResult": {
+            "type": "object",
+            "required": ["value", "kind", "type", "verdict", "why", "advice", "found_in"],
+            "properties": {
+                "value": {"type": "string", "description": "Refanged: hxxp://a[.]b is http://a.b."},
+                "kind": {"type": "string", "enum": ["ip", "domain", "url", "email", "hash"]},
+                "type": {
+                    "type": "string",
+                    "enum": ["ipv4", "ipv6", "domain", "url", "email", "md5", "sha1", "sha256"],
+                },
+                "verdict": {"type": "string", "enum": ["known-bad", "known-benign", "unknown"]},
+                "why": {"type": "string", "description": "Which feeds and when, or which list."},
+                "advice": {"type": "string", "description": "What to do, in plain language."},
+                "found_in": {**strings, "description": "Where: the text, Received hop 2, reply-to domain..."},
+                "sources": strings,
+                "collections": strings,
+                "last_seen": {"type": "string"},
+                "indicators": {**strings, "description": "Pages of the matching indicators."},
+            },
+        },
+        "CheckAnswer": {
+            "type": "object",
+            "required": [
+                "results",
+                "count",
+                "not_checked",
+                "email",
+                "attachments",
+                "stored",
+                "note",
+                "limits",
+            ],
+            "properties": {
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/CheckResult"}},
+                "count": {"type": "integer", "minimum": 0},
+                "not_checked": {"type": "integer", "minimum": 0, "description": "Values over max_values."},
+                "email": {"type": "boolean", "description": "Whether the input was read as an email."},
+                "attachments": {
+                    "type": "array",
+                    "description": "Attachments, hashed, never opened or stored.",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "size": {"type": "integer"},
+                            "sha256": {"type": "string"},
+                            "md5": {"type": "string"},
+                        },
+                    },
+                },
+                "stored": {"type": "boolean", "enum": [False]},
+                "note": {"type": "string"},
+                "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+        },
+    }
+
+
+def _check_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/check": {
+            "post": {
+                "operationId": "check",
+                "summary": "Is this suspicious? The observables in a text or an email, each with a verdict.",
+                "description": (
+                    "Anyone may call it (anonymous callers get answers from the public collections "
+                    "only). Nothing sent is stored; no link is visited; attachments are only hashed. "
+                    "Sizes are capped by the [check] settings (413 names the caps)."
+                ),
+                "security": [{"basic": []}, {}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "properties": {
+                                    "text": {
+                                        "type": "string",
+                                        "description": "A URL, address, domain, hash, or a whole email.",
+                                    }
+                                },
+                            }
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary", "description": "An .eml."},
+                                    "text": {"type": "string"},
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "One entry per value found.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/CheckAnswer"}}
+                        },
+                    },
+                    "413": {
+                        "description": "Over the caps for text or emails; the description names them.",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                    **_error_responses("400", "401", "429", "503"),
+                },
+            }
+        }
     }
 
 

@@ -10,6 +10,7 @@ query string is never SQL or query syntax by accident. Cursors are signed like T
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -26,11 +27,12 @@ from cyberlab.api.common import (
     require_role,
     stamp,
     time_param,
+    visible_copies,
 )
-from cyberlab.auth import readable_collections, tlp_clearance
+from cyberlab.auth import Caller, max_tlp_rank, read_scope, readable_collections, tlp_clearance
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError
+from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
 from indexer.store.base import ObjectQuery
 from indexer.timestamps import format_timestamp, now_micros
 from indexer.tlp import TLP_ORDER
@@ -81,19 +83,59 @@ def search() -> Response:
         raise bad_request(str(exc)) from None
     except ValueError as exc:
         raise bad_request(str(exc)) from None
+    except SearchTimeout as exc:
+        raise too_expensive(exc) from None
     return json_response(render_result(result, fingerprint, query.histogram))
+
+
+def too_expensive(exc: SearchTimeout) -> TaxiiError:
+    return TaxiiError(422, "Search too expensive", str(exc))
+
+
+# A phrase counts once; FTS5's and Lucene's operators are not terms.
+_TOKEN = re.compile(r'"[^"]*"?|[^\s()"]+')
+_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR", "TO", "&&", "||", "!", "+", "-"})
+
+
+def check_query_cost(text: str, advanced: bool) -> None:
+    """Refuse, before any work, a query whose terms would each read a slice of the index: a
+    prefix term (a*) reads the posting list of every word it starts, and an OR of hundreds of
+    them held a worker for seconds."""
+    limits = services().settings.search
+    tokens = _TOKEN.findall(text) if advanced else text.split()
+    terms = [t for t in tokens if t.upper() not in _OPERATORS and any(c.isalnum() for c in t)]
+    if len(terms) > limits.max_terms:
+        raise bad_request(
+            f"the query has {len(terms)} terms; at most {limits.max_terms} are allowed "
+            "(search.max_terms): narrow it"
+        )
+    if advanced:
+        prefixes = [
+            t for t in terms if not t.startswith('"') and ("*" in t or "?" in t or "~" in t or t[0] == "/")
+        ]
+        if len(prefixes) > limits.max_prefix_terms:
+            raise bad_request(
+                f"the query has {len(prefixes)} prefix or wildcard terms; at most "
+                f"{limits.max_prefix_terms} are allowed (search.max_prefix_terms): narrow it"
+            )
 
 
 def _collections() -> list[Any]:
     return list(services().settings.collections.values())
 
 
-def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
-    """A SearchQuery from the request's parameters; 400 for anything malformed."""
+def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True) -> SearchQuery:
+    """A SearchQuery from the request's parameters; 400 for anything malformed.
+
+    allow_advanced=False (the web page for anyone but analysts): syntax=advanced is searched as
+    plain words, since query syntax lets one short request make the index do unbounded work.
+    """
     args = request.args
     syntax = args.get("syntax", "plain")
     if syntax not in ("plain", "advanced"):
         raise bad_request("syntax must be plain or advanced")
+    if not allow_advanced:
+        syntax = "plain"
     sort = args.get("sort") or ("relevance" if args.get("q") else "-last_seen")
     if sort not in SORTS:
         raise bad_request(f"sort must be one of {', '.join(SORTS)}")
@@ -122,6 +164,7 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
     text = args.get("q", "")
     if len(text) > 1000:
         raise bad_request("q is limited to 1000 characters")
+    check_query_cost(text, syntax == "advanced")
     return SearchQuery(
         collections=collections or ("-none-",),
         max_tlp=max_tlp,
@@ -145,6 +188,7 @@ def parse_search(max_tlp: int, readable: list[str]) -> SearchQuery:
         limit=int_param("limit", 50, 1, MAX_LIMIT) or 50,
         facets=bool(bool_param("facets")),
         histogram=bool(bool_param("histogram")),
+        time_budget_ms=services().settings.search.time_budget_ms or None,
     )
 
 
@@ -198,33 +242,53 @@ def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> di
 def pivot(object_id: str) -> Response:
     check_known_params(())
     caller = services().auth.caller()
-    readable = readable_collections(caller, _collections())
-    detail = indicator_detail(object_id, [c.id for c in readable], tlp_clearance(caller), caller.role)
+    detail = indicator_detail(object_id, caller)
     if detail is None:
         raise TaxiiError(404, "Not found", f"no object {object_id!r} in a collection you may read")
     return json_response(detail)
 
 
-def indicator_detail(
-    object_id: str, readable: list[str], max_tlp: int, role: str | None
-) -> dict[str, Any] | None:
-    """Everything known about one object: shared by the API and the web pages."""
-    store = services().store
-    if not readable or len(object_id) > 200:
+def _authority(collection_id: str) -> tuple[int, int]:
+    """Which copy of an object the pivot shows: a collection partners cannot write (the city's
+    own) before one they can, then the configured order."""
+    ordered = list(services().settings.collections.values())
+    for n, coll in enumerate(ordered):
+        if coll.id == collection_id:
+            return ("partner" in coll.write_roles, n)
+    return (True, len(ordered))
+
+
+def indicator_detail(object_id: str, caller: Caller) -> dict[str, Any] | None:
+    """Everything the caller may know about one object: shared by the API and the web pages.
+
+    One collection answers: the most authoritative one holding a copy the caller may see
+    (_authority). Versions are never merged across collections, so a newer version someone
+    posted elsewhere under the same id never passes for the object. Every version, sighting and
+    related object shown is one the caller's scope (cyberlab.auth.read_scope) covers.
+    """
+    svc = services()
+    store = svc.store
+    found = visible_copies(caller, object_id)
+    if not found:
         return None
-    found = store.search(SearchQuery(collections=tuple(readable), max_tlp=max_tlp, ids=(object_id,)))
-    if not found.hits:
-        return None
-    collections = tuple(dict.fromkeys(h.collection for h in found.hits))
-    versions: dict[int, dict[str, Any]] = {}
-    for collection in collections:
-        page = store.query(ObjectQuery(collection, ids=(object_id,), versions=("all",), limit=1000))
-        for stored in page.objects:
-            versions.setdefault(stored.version, orjson.loads(stored.body))
-    ordered = [versions[v] for v in sorted(versions)]
+    home = min(found, key=lambda h: _authority(h.collection))
+    collection = svc.settings.collection(home.collection)
+    assert collection is not None  # visible_copies only returns configured collections
+    scope = read_scope(caller, collection, svc.settings.sightings_collection)
+    page = store.query(
+        ObjectQuery(
+            collection.id,
+            ids=(object_id,),
+            versions=("all",),
+            limit=1000,
+            max_tlp_rank=scope.max_tlp_rank,
+            owner=scope.owner,
+        )
+    )
+    ordered = [orjson.loads(o.body) for o in sorted(page.objects, key=lambda o: o.version)]
     # Counts are shared with everyone who may see the indicator ("seen by 4 organizations"),
     # whichever collection holds the sightings; who they were is for analysts only.
-    everywhere = tuple(c.id for c in services().settings.collections.values())
+    everywhere = tuple(c.id for c in svc.settings.collections.values())
     sightings = store.sightings_of(object_id, everywhere)
     summary: dict[str, Any] = {
         "organizations": len({s.observer for s in sightings}),
@@ -232,7 +296,8 @@ def indicator_detail(
         "first_seen": stamp(min((s.first_seen for s in sightings if s.first_seen), default=None)),
         "last_seen": stamp(max((s.last_seen for s in sightings if s.last_seen), default=None)),
     }
-    if role in ("analyst", "admin"):
+    readable = tuple(c.id for c in readable_collections(caller, svc.settings.collections.values()))
+    if caller.role in ("analyst", "admin"):
         summary["by_organization"] = [
             {
                 "sighting_id": s.id,
@@ -241,9 +306,15 @@ def indicator_detail(
                 "first_seen": stamp(s.first_seen),
                 "last_seen": stamp(s.last_seen),
             }
-            for s in sightings
-            if s.collection in readable
+            for s in store.sightings_of(object_id, readable, max_tlp_rank(caller))
         ]
+    # Relationships from collections where the caller reads everything (in one where it reads
+    # only its own, another account's relationship is not its to see).
+    open_collections = tuple(
+        c.id
+        for c in readable_collections(caller, svc.settings.collections.values())
+        if read_scope(caller, c, svc.settings.sightings_collection).owner is None
+    )
     related = [
         {
             "relationship_id": r.relationship_id,
@@ -253,12 +324,16 @@ def indicator_detail(
             "type": r.other_type,
             "name": r.other_name,
         }
-        for r in store.related(object_id, tuple(readable))
+        for r in (
+            store.related(object_id, open_collections, max_tlp_rank(caller)) if open_collections else []
+        )
     ]
     return {
         "object": ordered[-1] if ordered else None,
-        "summary": render_hit(found.hits[0]),
-        "collections": [render_hit(h)["collection"] for h in found.hits],
+        "summary": render_hit(home),
+        "collections": [
+            render_hit(h)["collection"] for h in sorted(found, key=lambda h: _authority(h.collection))
+        ],
         "versions": ordered,
         "sightings": summary,
         "related": related,

@@ -14,16 +14,28 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api.common import bad_request, json_response, require_role
-from cyberlab.auth import Caller
+from cyberlab.api.common import bad_request, json_response, require_role, visible_copies
+from cyberlab.auth import Caller, write_owner
+from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
-from indexer.search.model import SearchQuery
 from indexer.search.values import pattern_values
 from indexer.sightings import MAX_LINES, ReportedLine, build_sightings
 
 bp = Blueprint("sightings", __name__)
 CSV_COLUMNS = ("value", "type", "count", "first_seen", "last_seen")
+
+
+def check_upload_size(count: int, what: str) -> None:
+    """A 413 before any work for an upload over limits.upload_lines (each line costs a receipt line)."""
+    cap = services().settings.limits.upload_lines
+    if count > cap:
+        raise TaxiiError(
+            413,
+            "Too many sightings",
+            f"an upload holds at most {cap:,} {what} (limits.upload_lines); this one has {count:,}: "
+            "split it into several uploads",
+        )
 
 
 @bp.post("/api/v1/sightings")
@@ -36,7 +48,7 @@ def upload() -> Response:
     elif media in ("text/csv", "text/plain"):
         lines = lines_from_csv(text)
     elif media in ("application/stix+json", "application/taxii+json"):
-        lines = lines_from_stix(text)
+        lines = lines_from_stix(text, caller)
     else:
         raise bad_request('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
     return json_response(record_sightings(caller, lines))
@@ -49,6 +61,7 @@ def lines_from_json(text: str) -> list[ReportedLine]:
         raise bad_request(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("sightings"), list):
         raise bad_request('the body must be an object with a "sightings" list')
+    check_upload_size(len(body["sightings"]), "sightings")
     lines = []
     for n, item in enumerate(body["sightings"], start=1):
         if not isinstance(item, dict):
@@ -68,9 +81,10 @@ def lines_from_json(text: str) -> list[ReportedLine]:
     return lines
 
 
-def lines_from_stix(text: str) -> list[ReportedLine]:
+def lines_from_stix(text: str, caller: Caller) -> list[ReportedLine]:
     """Lines from a STIX 2.1 bundle (or envelope): each sighting, and each indicator or observable
-    no sighting refers to. A sighting may refer to an indicator in the bundle or one already here."""
+    no sighting refers to. A sighting may refer to an indicator in the bundle or one already here
+    that the caller may see (one it may not is answered like one that does not exist)."""
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -78,6 +92,7 @@ def lines_from_stix(text: str) -> list[ReportedLine]:
     objects = body.get("objects") if isinstance(body, dict) else None
     if not isinstance(objects, list):
         raise bad_request('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
+    check_upload_size(len(objects), "objects")
     by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
     sighted = {
         o.get("sighting_of_ref") for o in objects if isinstance(o, dict) and o.get("type") == "sighting"
@@ -92,7 +107,7 @@ def lines_from_stix(text: str) -> list[ReportedLine]:
             continue  # context, or an indicator its sighting reports
         if kind == "sighting":
             ref = str(obj.get("sighting_of_ref", ""))
-            values = _values_of(by_id[ref]) if ref in by_id else _stored_values(ref)
+            values = _values_of(by_id[ref]) if ref in by_id else _stored_values(caller, ref)
             problem = "" if values else f"sighting_of_ref {ref[:100]!r} is no indicator with a value we know"
             count = obj.get("count", 1)
             lines.append(
@@ -133,18 +148,18 @@ def _values_of(obj: Any) -> list[str]:
     return [str(obj["value"])] if "value" in obj else []
 
 
-def _stored_values(object_id: str) -> list[str]:
-    """The values of an indicator already stored anywhere (a sighting may refer to the city's)."""
-    svc = services()
-    everywhere = tuple(c.id for c in svc.settings.collections.values())
-    hits = svc.store.search(SearchQuery(collections=everywhere, ids=(object_id[:200],), limit=1)).hits
-    return [hits[0].values[0]["value"]] if hits and hits[0].values else []
+def _stored_values(caller: Caller, object_id: str) -> list[str]:
+    """The values of a stored indicator the caller may see (a sighting may refer to the city's)."""
+    hits = [h for h in visible_copies(caller, object_id) if h.values]
+    return [hits[0].values[0]["value"]] if hits else []
 
 
 def lines_from_csv(text: str) -> list[ReportedLine]:
     lines = []
     # One physical line is one report, whatever its line ending (\n, \r\n, or a lone \r).
-    for n, physical in enumerate(text.splitlines(), start=1):
+    physicals = text.splitlines()
+    check_upload_size(len(physicals) - 1, "lines")  # a header line does not count
+    for n, physical in enumerate(physicals, start=1):
         try:
             row = next(csv.reader([physical]), [])
         except csv.Error as exc:
@@ -173,13 +188,20 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     assert collection is not None  # checked when the settings were loaded
     if not lines:
         raise bad_request("there are no sightings in this upload")
-    everywhere = tuple(c.id for c in svc.settings.collections.values())
 
     def known(indicator_id: str) -> bool:
-        return bool(svc.store.search(SearchQuery(collections=everywhere, ids=(indicator_id,), limit=1)).hits)
+        # Known to the caller, not anywhere: new_indicator must not say whether an indicator the
+        # caller may not see exists. If one does, the one stored stays (the write below is
+        # refused as not the caller's, which no receipt line reports) and the sighting counts on it.
+        return bool(visible_copies(caller, indicator_id))
 
     receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
-    report = ingest_objects(svc.store, collection, receipt.objects)
+    # The identity is the server's (partners never post identities); the rest is the caller's.
+    identity, *reported = receipt.objects
+    ingest_objects(svc.store, collection, [identity], sanitizer=None)  # made here, not posted
+    report = ingest_objects(
+        svc.store, collection, reported, owner=write_owner(caller), sanitizer=svc.sanitizer
+    )
     outcome = {r.id: r.message for r in report.successes}
     failed = {r.id: r.message for r in report.failures}
     for line in receipt.lines:

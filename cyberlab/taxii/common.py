@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 from flask import Response, request
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write, unauthorized
+from cyberlab.auth import Caller, can_read, can_write, read_scope, unauthorized, write_owner
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
@@ -78,7 +79,10 @@ def readable_query(
 ) -> tuple[ObjectQuery, str]:
     """The checks every read (and delete) starts with, then the parsed query and its fingerprint.
 
-    Deleting needs write access on top of read: you must be able to see what you remove.
+    Deleting needs write access on top of read: you must be able to see what you remove, and
+    own it (the account that stored it first; admins act for the platform and own everything).
+    The query carries the caller's scope (cyberlab.auth.read_scope): what it may not see is
+    absent, the same in every endpoint.
     """
     caller = begin(api_root)
     collection = collection_for(caller, collection_id)
@@ -87,8 +91,15 @@ def readable_query(
         require_write(caller, collection)
     svc = services()
     query, fingerprint = parse_query(endpoint, collection.id, svc.limits, svc.tokens, object_id)
-    if object_id is not None and not svc.store.object_exists(collection.id, object_id):
-        raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+    scope = read_scope(caller, collection, svc.settings.sightings_collection)
+    query = replace(query, max_tlp_rank=scope.max_tlp_rank, owner=scope.owner)
+    if object_id is not None:
+        owner = svc.store.object_owner(collection.id, object_id)
+        if write and owner is not None and caller.role != "admin" and owner != write_owner(caller):
+            raise TaxiiError(403, "Forbidden", "another account stored this object: only it may delete it")
+        probe = replace(query, versions=("all",), spec_versions=(), added_after=None, after=None, limit=1)
+        if owner is None or not svc.store.query(probe).objects:
+            raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
     return query, fingerprint
 
 

@@ -7,6 +7,7 @@ import uuid
 import orjson
 from flask import Blueprint, Response, request
 
+from cyberlab.auth import write_owner
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
 from cyberlab.taxii.common import (
@@ -20,8 +21,8 @@ from cyberlab.taxii.common import (
 )
 from cyberlab.taxii.media import require_taxii_content_type
 from cyberlab.taxii.status import status_body
-from indexer.ingest import ingest_objects
-from indexer.sightings import attribute_to_partner, partner_identity
+from indexer.ingest import ObjectResult, ingest_objects
+from indexer.sightings import partner_identity, partner_objects
 from indexer.store.base import Page, StatusRecord
 from indexer.timestamps import now_micros
 
@@ -62,13 +63,29 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     if not envelope["objects"]:
         raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
     svc = services()
+    cap = svc.settings.limits.envelope_objects
+    if len(envelope["objects"]) > cap:  # each object costs a status line and ingest work: refuse early
+        raise TaxiiError(
+            413,
+            "Too many objects",
+            f"an envelope holds at most {cap:,} objects (limits.envelope_objects); this one has "
+            f"{len(envelope['objects']):,}: split it into several POSTs",
+        )
     objects = envelope["objects"]
-    sightings = svc.settings.collection(svc.settings.sightings_collection)
-    if caller.role == "partner" and sightings is not None and collection.id == sightings.id:
-        # The partner's own identity goes in first (quietly: it is not one of the posted objects).
-        ingest_objects(svc.store, collection, [partner_identity(caller.name or "")])
-        objects = attribute_to_partner(objects, caller.name or "")
-    report = ingest_objects(svc.store, collection, objects)
+    refused: list[ObjectResult] = []
+    if caller.role == "partner":
+        sightings = svc.settings.collection(svc.settings.sightings_collection)
+        in_sightings = sightings is not None and collection.id == sightings.id
+        objects, refused = partner_objects(objects, caller.name or "", in_sightings)
+        if in_sightings:
+            # The partner's identity goes in first, quietly (it is not one of the posted objects),
+            # and as the server's: the partner names itself through its account, not by posting.
+            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")], sanitizer=None)
+    # Every id belongs to the account that stored it first here: others' are failures.
+    report = ingest_objects(
+        svc.store, collection, objects, owner=write_owner(caller), sanitizer=svc.sanitizer
+    )
+    kept = svc.settings.limits.status_failures  # what is stored per status stays bounded
     record = StatusRecord(
         id=str(uuid.uuid4()),
         collection=collection.id,
@@ -76,7 +93,8 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         request_timestamp=received,
         status="complete",
         successes=[r.as_detail() for r in report.successes],
-        failures=[r.as_detail() for r in report.failures],
+        failures=[r.as_detail() for r in (*refused, *report.failures)][:kept],
+        failures_omitted=max(0, len(refused) + len(report.failures) - kept),
     )
     svc.store.save_status(record)
     return taxii_json(status_body(record), status=202)

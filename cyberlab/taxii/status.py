@@ -23,7 +23,7 @@ def status_body(record: StatusRecord) -> dict[str, Any]:
         "request_timestamp": format_timestamp(record.request_timestamp),
         "total_count": record.total_count,
         "success_count": len(record.successes),
-        "failure_count": len(record.failures),
+        "failure_count": record.failure_count,
         "pending_count": len(record.pendings),
     }
     # The lists are optional and, when present, hold one or more entries.

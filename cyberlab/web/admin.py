@@ -6,15 +6,23 @@ A new key is shown once, on a page that is never cached; only its hash is stored
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
+from flask.blueprints import BlueprintSetupState
 
 from config.settings import ROLES
 from cyberlab import accounts
 from cyberlab.auth import Caller
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.security import check_csrf, web_caller
 
 bp = Blueprint("web_admin", __name__, url_prefix="/admin")
+
+
+@bp.record_once
+def _error_pages(state: BlueprintSetupState) -> None:
+    from cyberlab.web.views import render_error  # the pages share one error template
+
+    register_error_page(state.app, bp.name, render_error)
 
 
 def require_admin() -> Caller:

@@ -11,10 +11,16 @@ from typing import Any
 
 from flask import request, url_for
 
-from cyberlab.api.search import SEARCH_PARAMS, parse_search, render_result, request_fingerprint
+from cyberlab.api.search import (
+    SEARCH_PARAMS,
+    parse_search,
+    render_result,
+    request_fingerprint,
+    too_expensive,
+)
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
-from indexer.search.model import SearchSyntaxError
+from indexer.search.model import SearchSyntaxError, SearchTimeout
 
 PAGE_SIZE = 50
 # Parameters that narrow a search; sort, limit and next only order or page it.
@@ -32,6 +38,7 @@ class SearchPage:
     facets: dict[str, list[tuple[str, int, str]]] | None = None  # name -> (value, count, link)
     next_url: str = ""
     error: str = ""
+    note: str = ""
 
 
 def _args_with(**changes: str | None) -> dict[str, Any]:
@@ -45,10 +52,16 @@ def _args_with(**changes: str | None) -> dict[str, Any]:
     return args
 
 
+ADVANCED_NOTE = "Query syntax is for analyst accounts: your words were searched as plain text."
+
+
 def run_search(collections: tuple[str, ...], clearance: int, with_facets: bool) -> SearchPage:
+    """with_facets: the caller is an analyst (facets and query syntax are theirs alone)."""
     if not any(request.args.get(name) for name in FILTERS):
         return SearchPage(asked=False, hits=[])
-    query = parse_search(clearance, list(collections))  # malformed parameters: a 400 page
+    # malformed parameters, or a query over its cost limits: a 400 page
+    query = parse_search(clearance, list(collections), allow_advanced=with_facets)
+    note = ADVANCED_NOTE if request.args.get("syntax") == "advanced" and not with_facets else ""
     query = replace(query, facets=with_facets, histogram=False, limit=min(query.limit, PAGE_SIZE))
     fingerprint = request_fingerprint()
     token = request.args.get("next")
@@ -58,9 +71,15 @@ def run_search(collections: tuple[str, ...], clearance: int, with_facets: bool) 
         result = services().store.search(query)
     except (SearchSyntaxError, ValueError) as exc:
         return SearchPage(asked=True, hits=[], error=str(exc))
+    except SearchTimeout as exc:
+        raise too_expensive(exc) from None
     body = render_result(result, fingerprint, histogram=False)
     page = SearchPage(
-        asked=True, hits=body["results"], total=result.total, total_is_exact=result.total_is_exact
+        asked=True,
+        hits=body["results"],
+        total=result.total,
+        total_is_exact=result.total_is_exact,
+        note=note,
     )
     if "next" in body:
         page.next_url = url_for("web.search_page", **_args_with(), next=body["next"])

@@ -1,18 +1,17 @@
-"""Sessions, CSRF tokens and the security headers of the web pages.
+"""CSRF tokens and the security headers of the web pages.
 
-A session remembers the account name and a fingerprint of its key hash: rotating or revoking the
-key ends every session at once. Forms carry a per-session CSRF token compared in constant time.
+Sessions themselves (who the caller is, logging in and out) live in cyberlab/auth.py with the
+other callers. Forms carry a per-session CSRF token compared in constant time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
 from flask import Response, abort, request, session
 
-from cyberlab.auth import ANONYMOUS, Caller
+from cyberlab.auth import Caller
 from cyberlab.services import services
 
 CSP = (
@@ -21,19 +20,8 @@ CSP = (
 )
 
 
-def key_fingerprint(key_hash: str) -> str:
-    return hashlib.sha256(key_hash.encode()).hexdigest()[:16]
-
-
 def web_caller() -> Caller:
-    name = session.get("user")
-    if not name:
-        return ANONYMOUS
-    account = services().store.get_account(name)
-    if account is None or not account.active or session.get("key") != key_fingerprint(account.key_hash):
-        session.clear()
-        return ANONYMOUS
-    return Caller(account.name, account.role)
+    return services().auth.web_caller()
 
 
 def csrf_token() -> str:

@@ -6,16 +6,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
-from cyberlab.auth import Caller, readable_collections, tlp_clearance, verify_key
-from cyberlab.errors import TaxiiError
+from cyberlab.auth import Caller, readable_collections, tlp_clearance
+from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
-from cyberlab.web.security import check_csrf, csrf_token, key_fingerprint, web_caller
+from cyberlab.web.security import check_csrf, csrf_token, web_caller
 from indexer.search.model import SORTS, SearchQuery
 from indexer.sightings import MAX_LINES
 from indexer.timestamps import format_timestamp, now_micros
@@ -117,8 +118,7 @@ def _count_by_kind(caller: Caller, since: int) -> list[tuple[str, int]]:
 @bp.get("/indicators/<object_id>")
 def indicator(object_id: str) -> str:
     caller = web_caller()
-    collections, clearance = _scope(caller)
-    detail = indicator_detail(object_id, list(collections), clearance, caller.role)
+    detail = indicator_detail(object_id, caller)
     if detail is None:
         raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
     detail["advice"] = advice(detail["summary"])
@@ -177,11 +177,10 @@ def login() -> Response | str:
     if request.method == "POST":
         check_csrf()
         name, key = request.form.get("name", "").strip(), request.form.get("key", "")
-        account = services().store.get_account(name) if name else None
-        if account is not None and account.active and verify_key(key, account.key_hash):
-            session.clear()
-            session.permanent = True
-            session["user"], session["key"] = account.name, key_fingerprint(account.key_hash)
+        # The same check as HTTP Basic: equal work for unknown names, failed logins throttled.
+        account = services().auth.authenticate(name, key) if name else None
+        if account is not None:
+            services().auth.start_session(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
         error = "That account name and API key do not match an active account."
     return render_template("login.html", error=error)
@@ -190,7 +189,7 @@ def login() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     check_csrf()
-    session.clear()
+    services().auth.end_session()  # the cookie's generation is now stale, wherever a copy of it is
     return redirect(url_for("web.home"))  # type: ignore[return-value]
 
 
@@ -210,9 +209,9 @@ def upload() -> Response | str:
     )
     try:
         stix = text.lstrip().startswith("{")
-        lines = lines_from_stix(text) if stix else lines_from_csv(text)
-    except TaxiiError as exc:
-        return _upload_form(exc.description)
+        lines = lines_from_stix(text, caller) if stix else lines_from_csv(text)
+    except TaxiiError as exc:  # malformed, or over limits.upload_lines (then a 413)
+        return _upload_form(exc.description, exc.status)
     if not lines:
         return _upload_form("Paste at least one value, or choose a CSV or STIX file.")
     try:
@@ -222,9 +221,12 @@ def upload() -> Response | str:
     return render_template("receipt.html", receipt=receipt)
 
 
-def _upload_form(error: str) -> str:
-    limit = services().settings.taxii.max_content_length
-    return render_template("upload.html", error=error, max_lines=MAX_LINES, max_mb=round(limit / 1e6, 1))
+def _upload_form(error: str, status: int = 200) -> Response | str:
+    settings = services().settings
+    limit = settings.taxii.max_content_length
+    max_lines = min(MAX_LINES, settings.limits.upload_lines)
+    page = render_template("upload.html", error=error, max_lines=max_lines, max_mb=round(limit / 1e6, 1))
+    return Response(page, status=status, content_type="text/html; charset=utf-8") if status != 200 else page
 
 
 def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:
@@ -232,3 +234,8 @@ def render_error(exc: HTTPException | TaxiiError) -> tuple[str, int]:
     title = exc.title if isinstance(exc, TaxiiError) else exc.name
     description = exc.description if isinstance(exc, TaxiiError) else (exc.description or "")
     return render_template("error.html", status=status, title=title, description=description), status
+
+
+@bp.record_once
+def _error_pages(state: BlueprintSetupState) -> None:
+    register_error_page(state.app, bp.name, render_error)

@@ -8,7 +8,7 @@ from connectors.base import RawRecord
 from indexer.normalize.common import NormalizeContext
 from indexer.normalize.misp import NormalizationError, normalize_misp_event
 from indexer.normalize.soc import normalize_soc
-from indexer.tlp import TLP_MARKING_IDS
+from indexer.tlp import has_tlp_marking
 
 
 def normalize_stix(obj: Any, ctx: NormalizeContext) -> list[dict[str, Any]]:
@@ -17,9 +17,7 @@ def normalize_stix(obj: Any, ctx: NormalizeContext) -> list[dict[str, Any]]:
     if not isinstance(obj, dict) or "id" not in obj or "type" not in obj:
         raise NormalizationError("not a STIX object (no id or type)")
     obj = dict(obj)
-    if obj["type"] != "marking-definition" and not any(
-        r in TLP_MARKING_IDS for r in obj.get("object_marking_refs", [])
-    ):
+    if obj["type"] != "marking-definition" and not has_tlp_marking(obj):
         obj["object_marking_refs"] = [*obj.get("object_marking_refs", []), ctx.marking]
     return [obj]
 

@@ -28,7 +28,7 @@ from indexer.normalize.common import (
     stable_id,
     valid_until,
 )
-from indexer.tlp import MARKING_FOR_LEVEL, TLP_MARKING_IDS
+from indexer.tlp import MARKING_FOR_LEVEL, has_tlp_marking
 
 log = logging.getLogger(__name__)
 _PATTERN_KIND = (
@@ -113,9 +113,7 @@ def normalize_misp_event(
     objects = _dedupe(objects)
     marking = MARKING_FOR_LEVEL[event_tlp(event) or ctx.default_tlp]
     for obj in objects:
-        if obj["type"] != "marking-definition" and not any(
-            ref in TLP_MARKING_IDS for ref in obj.get("object_marking_refs", [])
-        ):
+        if obj["type"] != "marking-definition" and not has_tlp_marking(obj):
             obj["object_marking_refs"] = [*obj.get("object_marking_refs", []), marking]
     return objects
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from indexer.search.values import Value, object_values
 from indexer.timestamps import parse_timestamp
-from indexer.tlp import object_tlp, tlp_rank
+from indexer.tlp import effective_tlp, tlp_rank
 
 _MAX_TEXT = 20_000  # a 10 MB description is stored, but only its start is worth indexing
 
@@ -65,7 +65,6 @@ def search_doc(collection: str, obj: dict[str, Any], date_added: int) -> SearchD
         for ref in obj.get("external_references", [])
         if isinstance(ref, dict) and isinstance(ref.get("source_name"), str)
     ]
-    refs = obj.get("object_marking_refs", [])
     return SearchDoc(
         collection=collection,
         id=obj["id"],
@@ -76,7 +75,7 @@ def search_doc(collection: str, obj: dict[str, Any], date_added: int) -> SearchD
         pattern=_text(obj.get("pattern")),
         labels=labels,
         sources=sources,
-        tlp=object_tlp(refs) if isinstance(refs, list) else None,
+        tlp=effective_tlp(obj),  # the rule TAXII reads follow too (ObjectQuery.max_tlp_rank)
         created_by=obj.get("created_by_ref") if isinstance(obj.get("created_by_ref"), str) else None,
         # Indicators: first seen = valid_from, last seen = the latest version. Sightings and
         # observed data say it themselves.

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.errors import CyberlabError
+
 SORTS = ("-last_seen", "last_seen", "-first_seen", "first_seen", "-sightings", "value", "relevance")
 FACETS = ("type", "source", "label", "tlp")
 
@@ -47,6 +49,8 @@ class SearchQuery:
     after: tuple[Any, ...] | None = None  # (sort value, tie-breaker) of the last hit already seen
     facets: bool = False
     histogram: bool = False
+    # Milliseconds the whole search may take (None: no limit); over it the store raises SearchTimeout.
+    time_budget_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,11 @@ class Related:
 
 class SearchSyntaxError(ValueError):
     """An advanced query the engine cannot parse: a client error, never a 500."""
+
+
+class SearchTimeout(CyberlabError):
+    """A search ran past its time budget: the caller should narrow it (a 4xx, never a 500)."""
+
+    def __init__(self, budget_ms: int) -> None:
+        super().__init__(f"the search took longer than {budget_ms} ms; narrow it")
+        self.budget_ms = budget_ms

@@ -9,12 +9,13 @@ labels reversed (com.example.www) so that "example.com and its subdomains" is a 
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-_COMPARISON = re.compile(r"([a-z0-9-]+):([A-Za-z0-9_.'\-]+)\s*=\s*'((?:[^'\\]|\\.)*)'")
+from indexer.pattern import PatternError, comparisons, tokenize
+from indexer.pattern import is_compound as _compound_tokens
+
 _V4_MAPPED = 0xFFFF00000000
 
 
@@ -61,17 +62,26 @@ def _kind(obj_type: str, prop: str, value: str) -> str | None:
 
 def pattern_values(pattern: str) -> list[Value]:
     """Every `object:path = 'literal'` comparison of a STIX pattern that names a known kind."""
-    found = []
-    for obj_type, prop, raw in _COMPARISON.findall(pattern):
-        kind = _kind(obj_type, prop, raw)
+    try:
+        found = comparisons(pattern)  # a linear-time tokenizer: no regex backtracking on long literals
+    except PatternError:
+        return []  # refused at ingest; one stored some other way publishes nothing
+    values = []
+    for comparison in found:
+        if comparison.operator != "=" or comparison.negated or len(comparison.values) != 1:
+            continue
+        kind = _kind(comparison.object_type, comparison.path, comparison.values[0])
         if kind:
-            found.append(Value(kind, raw.replace("\\'", "'").replace("\\\\", "\\")))
-    return found
+            values.append(Value(kind, comparison.values[0]))
+    return values
 
 
 def is_compound(pattern: str) -> bool:
     """A pattern that needs several things at once (AND, FOLLOWEDBY): no single value stands for it."""
-    return " AND " in pattern or "FOLLOWEDBY" in pattern
+    try:
+        return _compound_tokens(tokenize(pattern))
+    except PatternError:
+        return True  # nothing unreadable is flattened into a list
 
 
 def object_values(obj: dict[str, Any]) -> list[Value]:

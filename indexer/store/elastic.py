@@ -34,9 +34,17 @@ from elasticsearch.serializer import JSONSerializer
 
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
-from indexer.search.model import Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
+from indexer.search.model import (
+    Related,
+    SearchQuery,
+    SearchResult,
+    SearchSyntaxError,
+    SearchTimeout,
+    SightingSummary,
+)
 from indexer.store import elastic_queries as q
 from indexer.store.base import (
+    SERVER,
     Account,
     AddOutcome,
     DeadLetter,
@@ -46,7 +54,9 @@ from indexer.store.base import (
     Page,
     StatusRecord,
     StoredObject,
+    version_tlp_rank,
 )
+from indexer.store.elastic_digest import ElasticDigestReports
 from indexer.store.elastic_docs import es_hit, millis_to_micros, search_source
 from indexer.store.elastic_lease import Lease, WriteLease
 from indexer.store.embedded import MEDIA_TYPE_STIX21
@@ -72,6 +82,8 @@ class _Version:
     version_text: str = ""  # only needed for a version this write indexes
     is_first: bool | None = None  # as stored; None: new in this write
     is_last: bool | None = None
+    owner: str = SERVER  # the account that first stored the id in the collection
+    tlp_rank: int | None = None  # this version's own TLP rank (base.version_tlp_rank); None: unmarked
 
     @property
     def parsed(self) -> dict[str, Any]:
@@ -128,7 +140,7 @@ def _index_if(
     return True
 
 
-class ElasticStore:
+class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest.py
     def __init__(self, settings: ElasticsearchSettings, client: Elasticsearch | None = None) -> None:
         self.settings = settings
         self.names = q.index_names(settings.index_prefix)
@@ -206,6 +218,14 @@ class ElasticStore:
                     f" this CyberLab needs {q.MAPPING_VERSION}; use a new store.elasticsearch.index_prefix"
                     " and copy the data over with `cyberlab reindex`"
                 )
+        # An objects index created by an earlier build of mapping 2 gains the scope fields
+        # (per-version TLP rank, owner): adding fields to a strict mapping is allowed in place.
+        self._call(
+            "adding the scope fields",
+            lambda es: es.indices.put_mapping(
+                index=self.names["objects"], body={"properties": q.OBJECT_SCOPE_FIELDS}
+            ),
+        )
         log.info("store.initialized elasticsearch=%s prefix=%s", self.where, s.index_prefix)
 
     def cluster_status(self) -> str:
@@ -305,19 +325,28 @@ class ElasticStore:
                 s = hit["_source"]
                 found.setdefault(s["id"], {})[s["version"]] = _Version(
                     s["type"], s["version"], s["spec_version"], s["date_added"], s["body"],
-                    is_first=s["is_first"], is_last=s["is_last"],
+                    is_first=s["is_first"], is_last=s["is_last"], owner=s.get("owner", SERVER),
                 )  # fmt: skip
         return found
 
-    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]:
+    def add_objects(
+        self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
+    ) -> list[AddOutcome]:
         if not objects:
             return []
-        with self._writing() as lease:
+        with self._writing() as lease:  # the lease makes the owner check and the write one step
             stored = self._versions(collection, sorted({o.id for o in objects}))
+            # The account that first stored an id owns it (any stored version says who); a new
+            # id becomes the writer's.
+            owners = {i: next(iter(vs.values())).owner for i, vs in stored.items() if vs}
             first_stamp = self._reserve(len(objects))
             outcomes: list[AddOutcome] = []
             new: dict[str, dict[int, _Version]] = {}
             for n, obj in enumerate(objects):
+                held = owners.setdefault(obj.id, owner)
+                if owner != SERVER and held != owner:
+                    outcomes.append("not_owner")
+                    continue
                 known = stored.get(obj.id, {}).get(obj.version) or new.get(obj.id, {}).get(obj.version)
                 if known is not None:
                     outcomes.append("duplicate" if known.body.encode() == obj.body else "conflict")
@@ -330,6 +359,8 @@ class ElasticStore:
                     first_stamp + n,
                     obj.body.decode(),
                     obj.version_text,
+                    owner=held,
+                    tlp_rank=version_tlp_rank(obj),
                 )
                 new.setdefault(obj.id, {})[obj.version] = version
                 outcomes.append("added")
@@ -375,6 +406,8 @@ class ElasticStore:
                 "is_first": is_first,
                 "is_last": is_last,
                 "body": v.body,
+                "owner": v.owner,
+                **({} if v.tlp_rank is None else {"tlp_rank": v.tlp_rank}),
             },
         }
 
@@ -542,8 +575,27 @@ class ElasticStore:
     def object_exists(self, collection: str, object_id: str) -> bool:
         return bool(self._count(collection, [{"term": {"id": object_id}}]))
 
+    def object_owner(self, collection: str, object_id: str) -> str | None:
+        body = {
+            "size": 1,
+            "track_total_hits": False,
+            "_source": ["owner"],
+            "query": {
+                "bool": {"filter": [{"term": {"collection": collection}}, {"term": {"id": object_id}}]}
+            },
+        }
+        hits = self._search("an owner", self.names["objects"], body, collection)["hits"]["hits"]
+        return str(hits[0]["_source"].get("owner", SERVER)) if hits else None
+
     def count(self, collection: str) -> int:
         return self._count(collection, [])
+
+    def last_change(self, collection: str) -> int:
+        """Adds are the newest date_added; deletes leave a "deleted|<collection>" meta document
+        stamped from the store clock inside the write lease (so strictly after every date_added
+        handed out before it)."""
+        deleted = self._get(f"deleted|{collection}")
+        return max(self.newest_date_added(collection), int(deleted["at"]) if deleted else 0)
 
     def newest_date_added(self, collection: str) -> int:
         body = {
@@ -590,17 +642,24 @@ class ElasticStore:
                 actions.extend(self._search_actions(collection, {}, {}, {object_id}, targets))
             self._bulk(actions, lease)
             lease.check()
+            # The delete's time, from the clock (inside the lease): what last_change() follows.
+            at = self._reserve(1)
+            self._put(f"deleted|{collection}", {"kind": "deleted", "key": collection, "at": at})
         return len(victims)
 
     # -- search -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
         body = q.search(query)
+        if query.time_budget_ms:  # Elasticsearch stops collecting at the timeout and says so
+            body["timeout"] = f"{query.time_budget_ms}ms"
         try:
             result = self._es().search(index=self.names["search"], body=body)
         except TransportError as exc:
             if query.advanced and exc.status_code == 400:
                 raise SearchSyntaxError(f"the advanced query could not be parsed: {exc.error}") from None
             raise StoreError(f"Elasticsearch at {self.where} refused a search: {exc}") from exc
+        if result.get("timed_out") and query.time_budget_ms:
+            raise SearchTimeout(query.time_budget_ms)
         hits = result["hits"]["hits"]
         total = result["hits"]["total"]
         facets = {
@@ -635,7 +694,9 @@ class ElasticStore:
             for b in result["aggregations"]["days"]["buckets"]
         ]
 
-    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
+    def sightings_of(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[SightingSummary]:
         body = {
             "size": q.WINDOW,  # the most recent 10,000 sightings of one object: what a pivot shows
             "query": {
@@ -644,6 +705,7 @@ class ElasticStore:
                         {"term": {"type": "sighting"}},
                         {"term": {"sighting_of_ref": object_id}},
                         {"terms": {"collection": list(collections)}},
+                        *([] if max_tlp_rank is None else [q.tlp_at_most(max_tlp_rank)]),
                     ]
                 }
             },
@@ -682,7 +744,9 @@ class ElasticStore:
                 names.setdefault(hit["_source"]["id"], hit["_source"]["name"])
         return names
 
-    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]:
+    def related(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[Related]:
         body = {
             "size": 1000,
             "query": {
@@ -690,6 +754,7 @@ class ElasticStore:
                     "filter": [
                         {"term": {"type": "relationship"}},
                         {"terms": {"collection": list(collections)}},
+                        *([] if max_tlp_rank is None else [q.tlp_at_most(max_tlp_rank)]),
                     ],
                     "should": [{"term": {"source_ref": object_id}}, {"term": {"target_ref": object_id}}],
                     "minimum_should_match": 1,
@@ -863,3 +928,24 @@ class ElasticStore:
             {"kind": "account", "key": account.name, "record": account.__dict__},
             listed=True,
         )
+
+    def end_sessions(self, name: str) -> None:
+        """Bump session_generation: read, add one, write back only if nobody changed the account
+        meanwhile (seq_no/primary_term, like the clock; no painless script), again on a conflict."""
+        meta, doc_id = self.names["meta"], f"account|{name}"
+        for _ in range(20):
+            held = self._call("reading an account", lambda es: es.get(index=meta, id=doc_id, ignore=404))
+            if not held.get("found"):
+                return  # as the embedded store: no such account, no session to end
+            doc = held["_source"]
+            record = {
+                **doc["record"],
+                "session_generation": int(doc["record"].get("session_generation", 0)) + 1,
+            }
+            condition = {"if_seq_no": held["_seq_no"], "if_primary_term": held["_primary_term"]}
+            write = partial(
+                _index_if, index=meta, doc_id=doc_id, document={**doc, "record": record}, condition=condition
+            )
+            if self._call("ending sessions", write):
+                return
+        raise StoreError(f"Elasticsearch at {self.where}: could not end the sessions of {name!r}")

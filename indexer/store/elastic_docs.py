@@ -8,6 +8,7 @@ from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp
 from indexer.search.model import Hit
 from indexer.store import elastic_queries as q
 from indexer.timestamps import parse_timestamp
+from indexer.tlp import effective_tlp_rank
 
 
 def search_source(
@@ -29,7 +30,9 @@ def search_source(
         source["version"] = version
     ends = relationship_ends(body)
     if ends is not None:
-        source.update(source_ref=ends[0], relationship_type=ends[1], target_ref=ends[2])
+        # The pivot's related() filters relationships by their own TLP too.
+        rank = effective_tlp_rank(body)
+        source.update(source_ref=ends[0], relationship_type=ends[1], target_ref=ends[2], tlp_rank=rank)
         return source
     doc = search_doc(collection, body, date_added)
     ranges = [

@@ -31,6 +31,18 @@ from indexer.store.base import Keyset, ObjectQuery
 # documents carrying their object version. An index with another version must be reindexed.
 MAPPING_VERSION = 2
 OBJECT_SOURCE = ["id", "type", "version", "version_text", "spec_version", "date_added", "body"]
+# What a write reads of the versions already stored (flags, owner).
+VERSION_SOURCE = [
+    "id",
+    "type",
+    "version",
+    "spec_version",
+    "date_added",
+    "body",
+    "is_first",
+    "is_last",
+    "owner",
+]
 TEXT_FIELDS = ["value^4", "name^2", "description", "pattern", "labels.text"]
 TOTAL_CAP = 10_000
 WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
@@ -62,6 +74,33 @@ def words(text: str) -> str:
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
 
+# The read scope of an object version (ObjectQuery.max_tlp_rank, owner). initialize() also puts
+# them into an objects index an earlier build of this mapping version created without them.
+OBJECT_SCOPE_FIELDS: dict[str, Any] = {"tlp_rank": {"type": "byte"}, "owner": _KEYWORD}
+
+
+def scope_filters(query: ObjectQuery) -> list[dict[str, Any]]:
+    """The caller's scope (ObjectQuery.max_tlp_rank, owner): a document without tlp_rank is unmarked."""
+    filters: list[dict[str, Any]] = []
+    if query.max_tlp_rank is not None:
+        filters.append(tlp_at_most(query.max_tlp_rank))
+    if query.owner is not None:
+        filters.append({"term": {"owner": query.owner}})
+    return filters
+
+
+def tlp_at_most(rank: int) -> dict[str, Any]:
+    return {
+        "bool": {
+            "should": [
+                {"range": {"tlp_rank": {"lte": rank}}},
+                {"bool": {"must_not": {"exists": {"field": "tlp_rank"}}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
 def index_names(prefix: str) -> dict[str, str]:
     return {"objects": f"{prefix}-objects", "search": f"{prefix}-search", "meta": f"{prefix}-meta"}
 
@@ -91,6 +130,7 @@ def templates(
             "is_first": {"type": "boolean"},
             "is_last": {"type": "boolean"},
             "body": _STORED_ONLY,
+            **OBJECT_SCOPE_FIELDS,
         },
     }
     search = {
@@ -178,6 +218,7 @@ def object_filters(query: ObjectQuery) -> list[dict[str, Any]]:
         filters.append({"terms": {"spec_version": list(query.spec_versions)}})
     if query.added_after is not None:
         filters.append({"range": {"date_added": {"gt": clamp(query.added_after)}}})
+    filters.extend(scope_filters(query))  # the caller's read scope (max TLP rank, owner)
     return filters
 
 
@@ -206,7 +247,7 @@ def versions_of(collection: str, ids: list[str]) -> dict[str, Any]:
     return {
         "size": WALK,
         "track_total_hits": False,
-        "_source": ["id", "type", "version", "spec_version", "date_added", "body", "is_first", "is_last"],
+        "_source": VERSION_SOURCE,
         "query": {"bool": {"filter": [{"term": {"collection": collection}}, {"terms": {"id": ids}}]}},
         "sort": [{"id": "asc"}, {"version": "asc"}],
     }
@@ -279,17 +320,7 @@ def search_filters(query: SearchQuery) -> list[dict[str, Any]]:
         {"bool": {"must_not": [{"term": {"type": "relationship"}}]}},  # pivots read these, not searches
     ]
     if query.max_tlp < 4:
-        filters.append(
-            {
-                "bool": {
-                    "should": [
-                        {"range": {"tlp_rank": {"lte": query.max_tlp}}},
-                        {"bool": {"must_not": {"exists": {"field": "tlp_rank"}}}},
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
+        filters.append(tlp_at_most(query.max_tlp))
     for field, values in (
         ("id", query.ids),
         ("type", query.types),

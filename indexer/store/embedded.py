@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -22,17 +23,30 @@ from typing import Any
 import orjson
 
 from indexer.errors import StoreError
-from indexer.search.model import Related, SearchQuery, SearchResult, SightingSummary
+from indexer.search.model import (
+    Related,
+    SearchQuery,
+    SearchResult,
+    SearchSyntaxError,
+    SearchTimeout,
+    SightingSummary,
+)
 from indexer.store import embedded_search
 from indexer.store.base import (
+    SERVER,
     Account,
     AddOutcome,
+    CheckReport,
     DeadLetter,
+    DigestState,
+    DigestSubscription,
     NewObject,
     ObjectQuery,
     Page,
+    ReportStatus,
     StatusRecord,
     StoredObject,
+    version_tlp_rank,
 )
 from indexer.timestamps import now_micros
 
@@ -52,7 +66,9 @@ CREATE TABLE IF NOT EXISTS objects (
     date_added   INTEGER NOT NULL,   -- microseconds, strictly increasing across the store
     is_first     INTEGER NOT NULL,
     is_last      INTEGER NOT NULL,
-    body         BLOB    NOT NULL
+    body         BLOB    NOT NULL,
+    tlp_rank     INTEGER,            -- this version's TLP (indexer.tlp.effective_tlp_rank); NULL: unmarked
+    owner        TEXT    NOT NULL DEFAULT ''  -- the account that first stored the id here; '': the platform
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ux_objects_version ON objects (collection, id, version);
 CREATE INDEX IF NOT EXISTS ix_objects_added ON objects (collection, date_added, id, version);
@@ -66,6 +82,9 @@ CREATE TABLE IF NOT EXISTS collection_specs (
 );
 CREATE TABLE IF NOT EXISTS clock (one INTEGER PRIMARY KEY CHECK (one = 1), last INTEGER NOT NULL);
 INSERT OR IGNORE INTO clock (one, last) VALUES (1, 0);
+-- When each collection last lost an object version: with the newest date_added, its last change
+-- (what export caches and their Last-Modified follow).
+CREATE TABLE IF NOT EXISTS collection_deletes (collection TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (
     id TEXT PRIMARY KEY, collection TEXT NOT NULL, owner TEXT NOT NULL,
     request_timestamp INTEGER NOT NULL, status TEXT NOT NULL, details BLOB NOT NULL
@@ -82,9 +101,38 @@ CREATE TABLE IF NOT EXISTS ingest_totals (
 );
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, key_hash TEXT NOT NULL,
-    created INTEGER NOT NULL, revoked INTEGER
+    created INTEGER NOT NULL, revoked INTEGER, session_generation INTEGER NOT NULL DEFAULT 0
+);
+-- Email digests: what each account asked for, and (apart, so saving the form never loses it)
+-- how far its last accepted digest went.
+CREATE TABLE IF NOT EXISTS digest_subscriptions (
+    account TEXT PRIMARY KEY, enabled INTEGER NOT NULL, frequency TEXT NOT NULL,
+    collections TEXT NOT NULL, address TEXT NOT NULL, html INTEGER NOT NULL, updated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digest_state (
+    account TEXT PRIMARY KEY, up_to INTEGER NOT NULL, sent_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_reports (
+    id TEXT PRIMARY KEY, reporter TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+    created INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, decided_by TEXT NOT NULL,
+    decided INTEGER, indicator_id TEXT NOT NULL
 );
 """
+_ACCOUNT_COLUMNS = "name, role, key_hash, created, revoked, session_generation"
+
+
+def _upgrade_accounts(conn: sqlite3.Connection) -> None:
+    """Stores made before web sessions had generations get the column (idempotent)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+    if columns and "session_generation" not in columns:
+        try:
+            conn.execute("ALTER TABLE accounts ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
+
+# Virtual-machine steps between two looks at a search's clock (~0.1 ms of work each time).
+_PROGRESS_STEPS = 1000
 
 _OBJECT_COLUMNS = "id, type, version, version_text, spec_version, date_added, body"
 
@@ -110,6 +158,7 @@ class EmbeddedStore:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
+            _upgrade_accounts(conn)
         except sqlite3.Error as exc:
             if not os.access(self.path.parent, os.W_OK):
                 # WAL mode writes its -shm file even to read, so a read-only directory stops reads too.
@@ -141,7 +190,9 @@ class EmbeddedStore:
             # closing(): sqlite3's own context manager commits but leaves the connection open.
             with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
                 conn.execute("PRAGMA journal_mode = WAL")
+                _upgrade_accounts(conn)  # before the schema: CREATE TABLE IF NOT EXISTS keeps old columns
                 conn.executescript(_SCHEMA)
+                _migrate_objects(conn)
                 if embedded_search.ensure_search_index(conn):
                     log.info("store.search_index_built path=%s", self.path)
             log.info("store.initialized path=%s", self.path)
@@ -189,7 +240,9 @@ class EmbeddedStore:
         self._local.conn = None
 
     # -- objects ----------------------------------------------------------------------------
-    def add_objects(self, collection: str, objects: Sequence[NewObject]) -> list[AddOutcome]:
+    def add_objects(
+        self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
+    ) -> list[AddOutcome]:
         outcomes: list[AddOutcome] = []
         if not objects:
             return outcomes
@@ -198,7 +251,9 @@ class EmbeddedStore:
                 last = conn.execute("SELECT last FROM clock").fetchone()[0]
                 now = now_micros()
                 for obj in objects:
-                    outcome, last, is_last = self._add_one(conn, collection, obj, max(now, last + 1), last)
+                    outcome, last, is_last = self._add_one(
+                        conn, collection, obj, max(now, last + 1), last, owner
+                    )
                     outcomes.append(outcome)
                     if is_last:
                         embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
@@ -213,9 +268,16 @@ class EmbeddedStore:
 
     @staticmethod
     def _add_one(
-        conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int
+        conn: sqlite3.Connection, collection: str, obj: NewObject, date_added: int, last: int, owner: str
     ) -> tuple[AddOutcome, int, bool]:
         """Insert one version; also says whether it became the latest (the search index follows)."""
+        # Inside the write lock: two accounts racing for one new id cannot both own it.
+        held = conn.execute(
+            "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, obj.id)
+        ).fetchone()
+        if held is not None and owner != SERVER and held[0] != owner:
+            return "not_owner", last, False
+        owner = held[0] if held is not None else owner  # later versions keep the first owner
         existing = conn.execute(
             "SELECT body FROM objects WHERE collection = ? AND id = ? AND version = ?",
             (collection, obj.id, obj.version),
@@ -240,7 +302,8 @@ class EmbeddedStore:
             )
         conn.execute(
             "INSERT INTO objects (collection, id, version, version_text, type, spec_version,"
-            " date_added, is_first, is_last, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " date_added, is_first, is_last, body, tlp_rank, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 collection,
                 obj.id,
@@ -252,6 +315,8 @@ class EmbeddedStore:
                 int(is_first),
                 int(is_last),
                 obj.body,
+                version_tlp_rank(obj),
+                owner,
             ),
         )
         return "added", date_added, is_last
@@ -325,6 +390,16 @@ class EmbeddedStore:
         )
         return row is not None
 
+    def object_owner(self, collection: str, object_id: str) -> str | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, object_id)
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
     def delete_object(
         self,
         collection: str,
@@ -338,6 +413,16 @@ class EmbeddedStore:
         try:
             with self._write() as conn:
                 deleted = conn.execute(f"DELETE FROM objects WHERE {' AND '.join(where)}", params).rowcount
+                if deleted:
+                    # Strictly after every date_added so far: the change is always visible.
+                    last = conn.execute("SELECT last FROM clock").fetchone()[0]
+                    at = max(now_micros(), last + 1)
+                    conn.execute("UPDATE clock SET last = ?", (at,))
+                    conn.execute(
+                        "INSERT INTO collection_deletes (collection, at) VALUES (?1, ?2)"
+                        " ON CONFLICT (collection) DO UPDATE SET at = ?2",
+                        (collection, at),
+                    )
                 # The surviving versions' first/last flags must describe what is left.
                 conn.execute(
                     "UPDATE objects SET"
@@ -367,6 +452,14 @@ class EmbeddedStore:
         )
         return int(row[0] or 0)
 
+    def last_change(self, collection: str) -> int:
+        row = (
+            self._conn()
+            .execute("SELECT at FROM collection_deletes WHERE collection = ?", (collection,))
+            .fetchone()
+        )
+        return max(self.newest_date_added(collection), int(row[0]) if row else 0)
+
     def count(self, collection: str) -> int:
         row = (
             self._conn()
@@ -377,21 +470,56 @@ class EmbeddedStore:
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
+        conn = self._conn()
+        budget = query.time_budget_ms
+        if not budget:
+            try:
+                return embedded_search.search(conn, query)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        # SQLite calls the handler every N virtual-machine steps (FTS5 prefix merges included);
+        # a true return interrupts the statement, so no single search holds a worker past budget.
+        deadline = time.monotonic() + budget / 1000
+        expired = False
+
+        def over_budget() -> bool:
+            nonlocal expired
+            expired = time.monotonic() > deadline
+            return expired
+
+        conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
         try:
-            return embedded_search.search(self._conn(), query)
+            return embedded_search.search(conn, query)
         except sqlite3.OperationalError as exc:
+            if expired:
+                raise SearchTimeout(budget) from None
             raise StoreError(f"could not search store {self.path}: {exc}") from exc
+        except SearchSyntaxError:
+            if expired:  # the advanced query's probe was cut short: time, not syntax
+                raise SearchTimeout(budget) from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
-    def sightings_of(self, object_id: str, collections: tuple[str, ...]) -> list[SightingSummary]:
-        return embedded_search.sightings_of(self._conn(), object_id, collections)
+    def sightings_of(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[SightingSummary]:
+        return embedded_search.sightings_of(self._conn(), object_id, collections, max_tlp_rank)
 
-    def related(self, object_id: str, collections: tuple[str, ...]) -> list[Related]:
-        return embedded_search.related(self._conn(), object_id, collections)
+    def related(
+        self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
+    ) -> list[Related]:
+        return embedded_search.related(self._conn(), object_id, collections, max_tlp_rank)
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:
         details = orjson.dumps(
-            {"successes": status.successes, "failures": status.failures, "pendings": status.pendings}
+            {
+                "successes": status.successes,
+                "failures": status.failures,
+                "pendings": status.pendings,
+                "failures_omitted": status.failures_omitted,
+            }
         )
         with self._write() as conn:
             conn.execute(
@@ -428,6 +556,7 @@ class EmbeddedStore:
             successes=details["successes"],
             failures=details["failures"],
             pendings=details["pendings"],
+            failures_omitted=details.get("failures_omitted", 0),
         )
 
     # -- connector cursors ------------------------------------------------------------------
@@ -486,8 +615,15 @@ class EmbeddedStore:
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO accounts (name, role, key_hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
-                    (account.name, account.role, account.key_hash, account.created, account.revoked),
+                    f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        account.name,
+                        account.role,
+                        account.key_hash,
+                        account.created,
+                        account.revoked,
+                        account.session_generation,
+                    ),
                 )
         except sqlite3.IntegrityError:
             raise StoreError(f"an account named {account.name!r} already exists") from None
@@ -495,7 +631,7 @@ class EmbeddedStore:
     def get_account(self, name: str) -> Account | None:
         row = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts WHERE name = ?", (name,))
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name = ?", (name,))
             .fetchone()
         )
         return None if row is None else Account(*row)
@@ -503,7 +639,7 @@ class EmbeddedStore:
     def list_accounts(self) -> list[Account]:
         rows = (
             self._conn()
-            .execute("SELECT name, role, key_hash, created, revoked FROM accounts ORDER BY name")
+            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY name")
             .fetchall()
         )
         return [Account(*row) for row in rows]
@@ -511,9 +647,160 @@ class EmbeddedStore:
     def update_account(self, account: Account) -> None:
         with self._write() as conn:
             conn.execute(
-                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ? WHERE name = ?",
-                (account.role, account.key_hash, account.revoked, account.name),
+                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ?, session_generation = ?"
+                " WHERE name = ?",
+                (account.role, account.key_hash, account.revoked, account.session_generation, account.name),
             )
+
+    def end_sessions(self, name: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?", (name,)
+            )
+
+    # -- email digests ----------------------------------------------------------------------
+    def get_digest_subscription(self, account: str) -> DigestSubscription | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions WHERE account = ?", (account,))
+            .fetchone()
+        )
+        return None if row is None else _subscription(row)
+
+    def save_digest_subscription(self, subscription: DigestSubscription) -> None:
+        s = subscription
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO digest_subscriptions ({_DIGEST_COLUMNS}) VALUES ({_marks(7)})",
+                (
+                    s.account,
+                    int(s.enabled),
+                    s.frequency,
+                    ",".join(s.collections),
+                    s.address,
+                    int(s.html),
+                    s.updated or now_micros(),
+                ),
+            )
+
+    def list_digest_subscriptions(self) -> list[DigestSubscription]:
+        rows = (
+            self._conn()
+            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions ORDER BY account")
+            .fetchall()
+        )
+        return [_subscription(row) for row in rows]
+
+    def get_digest_state(self, account: str) -> DigestState | None:
+        row = (
+            self._conn()
+            .execute("SELECT account, up_to, sent_at FROM digest_state WHERE account = ?", (account,))
+            .fetchone()
+        )
+        return None if row is None else DigestState(*row)
+
+    def save_digest_state(self, state: DigestState) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO digest_state (account, up_to, sent_at) VALUES (?, ?, ?)",
+                (state.account, state.up_to, state.sent_at),
+            )
+
+    # -- "is this suspicious?" reports --------------------------------------------------------
+    def add_check_report(self, report: CheckReport) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    f"INSERT INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
+                    _report_row(report),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a report with id {report.id!r} already exists") from None
+
+    def get_check_report(self, report_id: str) -> CheckReport | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_REPORT_COLUMNS} FROM check_reports WHERE id = ?", (report_id,))
+            .fetchone()
+        )
+        return None if row is None else CheckReport(*row)
+
+    def list_check_reports(self, status: ReportStatus | None = None) -> list[CheckReport]:
+        sql = f"SELECT {_REPORT_COLUMNS} FROM check_reports"
+        rows = (
+            self._conn().execute(sql + " WHERE status = ? ORDER BY created, id", (status,))
+            if status
+            else self._conn().execute(sql + " ORDER BY created, id")
+        ).fetchall()
+        return [CheckReport(*row) for row in rows]
+
+    def update_check_report(self, report: CheckReport) -> None:
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
+                _report_row(report),
+            )
+
+
+_DIGEST_COLUMNS = "account, enabled, frequency, collections, address, html, updated"
+_REPORT_COLUMNS = "id, reporter, kind, value, created, status, reason, decided_by, decided, indicator_id"
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _subscription(row: tuple[Any, ...]) -> DigestSubscription:
+    account, enabled, frequency, collections, address, html, updated = row
+    return DigestSubscription(
+        account,
+        bool(enabled),
+        frequency,
+        tuple(c for c in collections.split(",") if c),
+        address,
+        bool(html),
+        updated,
+    )
+
+
+def _report_row(r: CheckReport) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.reporter,
+        r.kind,
+        r.value,
+        r.created,
+        r.status,
+        r.reason,
+        r.decided_by,
+        r.decided,
+        r.indicator_id,
+    )
+
+
+def _migrate_objects(conn: sqlite3.Connection) -> None:
+    """Give a store from before per-version TLP and owners its columns, the TLP filled in from
+    every stored body (until then an AMBER version would pass for unmarked). Old ids belong to
+    the platform: nobody knows which account stored them, so only admins may change them."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(objects)")}
+    if {"tlp_rank", "owner"} <= columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "owner" not in columns:
+            conn.execute("ALTER TABLE objects ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        if "tlp_rank" not in columns:
+            conn.execute("ALTER TABLE objects ADD COLUMN tlp_rank INTEGER")
+            rows = conn.execute("SELECT rowid, id, type, body FROM objects").fetchall()
+            conn.executemany(
+                "UPDATE objects SET tlp_rank = ? WHERE rowid = ?",
+                [(version_tlp_rank(NewObject(i, t, 0, "", "", body)), rowid) for rowid, i, t, body in rows],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("store.migrated path=objects columns=tlp_rank,owner")
 
 
 def _where(query: ObjectQuery) -> tuple[list[str], list[object]]:
@@ -540,6 +827,12 @@ def _where(query: ObjectQuery) -> tuple[list[str], list[object]]:
     if query.spec_versions:
         where.append(f"spec_version IN ({','.join('?' * len(query.spec_versions))})")
         params.extend(query.spec_versions)
+    if query.max_tlp_rank is not None:
+        where.append("(tlp_rank IS NULL OR tlp_rank <= ?)")
+        params.append(query.max_tlp_rank)
+    if query.owner is not None:
+        where.append("owner = ?")
+        params.append(query.owner)
     if query.added_after is not None:
         where.append("date_added > ?")
         params.append(query.added_after)

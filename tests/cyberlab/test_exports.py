@@ -37,8 +37,9 @@ LISTED = [
     indicator(3, "[domain-name:value = 'bad.example.net']"),
     indicator(4, "[url:value = 'http://bad.example.net/x.php?a=1']"),
     indicator(5, "[file:hashes.'SHA-256' = '" + "a" * 64 + "']"),
-    # attacker-chosen text that a spreadsheet would run as a formula
-    indicator(6, "[domain-name:value = '=cmd.example.org']"),
+    # attacker-chosen text that a spreadsheet would run as a formula (values are refused at ingest
+    # unless well-formed, so the formula rides in a label)
+    indicator(6, "[domain-name:value = 'cmd.example.org']", labels=["=cmd|' /C calc'!A0"]),
 ]
 LEFT_OUT = [
     indicator(10, "[ipv4-addr:value = '192.0.2.10']", valid_until="2026-01-02T00:00:00Z"),  # expired
@@ -79,7 +80,7 @@ def export(
 def test_plain_lists_hold_one_value_per_line(exports: LiveServer) -> None:
     assert export(exports, "ip.txt").text == "198.51.100.7\n"
     assert export(exports, "cidr.txt").text == "198.51.100.7/32\n203.0.113.0/24\n"
-    assert export(exports, "domain.txt").text == "=cmd.example.org\nbad.example.net\n"
+    assert export(exports, "domain.txt").text == "bad.example.net\ncmd.example.org\n"
     assert export(exports, "url.txt").text == "http://bad.example.net/x.php?a=1\n"
     assert export(exports, "hash.txt").text == "a" * 64 + "\n"
     response = export(exports, "all.txt")
@@ -95,7 +96,7 @@ def test_csv_has_columns_and_defuses_formulas(exports: LiveServer) -> None:
     assert by_value["198.51.100.7"]["type"] == "ip"
     assert by_value["198.51.100.7"]["tlp"] == "green"
     assert by_value["198.51.100.7"]["labels"] == "malicious-activity"
-    assert "'=cmd.example.org" in by_value  # a leading quote: text, not a formula
+    assert by_value["cmd.example.org"]["labels"] == "'=cmd|' /C calc'!A0"  # a leading quote: text
     assert not any(v.startswith("=") for row in rows for v in row.values())
 
 

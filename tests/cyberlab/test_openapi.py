@@ -58,6 +58,7 @@ def test_the_description_is_served_and_names_every_operation(api_server: LiveSer
         "/api/v1/indicators/{object_id}",
         "/api/v1/sightings",
         "/api/v1/collections/{collection_id}/export/{name}",
+        "/api/v1/check",
     }
 
 
@@ -66,6 +67,7 @@ OPERATIONS = [
     ("GET", "/api/v1/indicators/{object_id}"),
     ("POST", "/api/v1/sightings"),
     ("GET", "/api/v1/collections/{collection_id}/export/{name}"),
+    ("POST", "/api/v1/check"),
 ]
 
 

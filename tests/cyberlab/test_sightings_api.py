@@ -8,6 +8,7 @@ import orjson
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
+from indexer.sightings import partner_identity
 from tests.conftest import LiveServer
 
 CITY_IP = "1.2.3.77"
@@ -138,8 +139,9 @@ def test_csv_with_odd_line_endings_and_control_characters_gets_a_receipt(server:
     assert {line["status"] for line in receipt["lines"][1:3]} == {"rejected"}
 
 
-def test_taxii_posted_sightings_are_attributed_to_the_partner(server: LiveServer) -> None:
-    """A partner's STIX Sighting POSTed with taxii2-client counts as the partner's, whoever it claims."""
+def test_taxii_posted_sightings_count_as_the_partners_own_and_no_one_elses(server: LiveServer) -> None:
+    """A partner's STIX Sighting POSTed with taxii2-client: one claiming another identity is refused
+    (saying which identity to use), one in the partner's own name is stored as posted and counts."""
     from taxii2client.v21 import Collection
 
     city_ip = "1.2.3.88"
@@ -161,11 +163,16 @@ def test_taxii_posted_sightings_are_attributed_to_the_partner(server: LiveServer
     user, key = "partner", server.keys["partner"]
     collection = Collection(server.collection_url("partner-sightings"), user=user, password=key)
     status = collection.add_objects({"objects": [sighting]})
-    assert (status.status, status.success_count, status.total_count) == ("complete", 1, 1)
-    again = collection.add_objects({"objects": [sighting]})  # the same report again counts once
+    assert (status.status, status.success_count, status.total_count) == ("complete", 0, 1)
+    (failure,) = status.failures
+    own = partner_identity("partner")["id"]
+    assert "created_by_ref" in failure["message"] and own in failure["message"]
+    mine = {**sighting, "created_by_ref": own, "where_sighted_refs": [own]}
+    assert collection.add_objects({"objects": [mine]}).success_count == 1
+    again = collection.add_objects({"objects": [mine]})  # the same report again counts once
     assert again.success_count == 1
-    stored = collection.get_object(sighting["id"])["objects"][0]
-    assert stored["where_sighted_refs"] == [stored["created_by_ref"]] != [claimed]
+    stored = collection.get_object(sighting["id"])["objects"]
+    assert stored == [mine]
     detail = requests.get(
         f"{server.url}/api/v1/indicators/{indicator['id']}", auth=server.auth("analyst"), timeout=10
     ).json()

@@ -24,7 +24,8 @@ HOSTILE = {
     "modified": "2026-11-20T00:00:00.000Z",
     "name": "<script>alert('name')</script>",
     "description": "<img src=x onerror=alert(1)> " + "A" * 10_000,
-    "pattern": f"[url:value = 'javascript:alert(1)//{RTL}gpj.exe']",
+    # (a value must be a well-formed URL to get in: the hostile part rides in its path)
+    "pattern": f"[url:value = 'http://evil.example/javascript:alert(1)//{RTL}gpj.exe']",
     "pattern_type": "stix",
     "valid_from": "2026-11-01T00:00:00Z",
     "labels": ['"><svg onload=alert(2)>'],

@@ -88,7 +88,7 @@ EXPIRED = indicator(
 # Attacker-written text: search must treat it as words, never as query syntax.
 HOSTILE = indicator(
     9,
-    "[url:value = 'http://x.example/?q=1\\' OR 1=1 -- \"AND\" NEAR(a b)*']",
+    "[url:value = 'http://x.example/?q=1\\'%20OR%201=1%20--%20\"AND\"%20NEAR(a%20b)*']",
     "2026-01-25T00:00:00.000Z",
     name='title: "quoted" OR * AND NOT (x)',
 )

@@ -230,3 +230,83 @@ def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
     assert [(o.id, o.version, o.body) for o in copied] == [(o.id, o.version, o.body) for o in original]
     assert copy_store(source, target, [COLL]).objects == {"duplicate": 4}
     assert target.get_cursor("city-soc") == "offset=5"
+
+
+# -- the caller's scope: per-version TLP and owners (issue 10, items 3, 5, 6) ------------------
+GREEN_ID = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
+AMBER_ID = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
+
+
+def marked(n: int, version: int, **markings: object) -> NewObject:
+    oid = f"indicator--{uuid.UUID(int=n)}"
+    body = orjson.dumps({"id": oid, "type": "indicator", "v": version, **markings})
+    return NewObject(oid, "indicator", version, f"v{version}", "2.1", body)
+
+
+def test_a_reader_sees_only_the_versions_its_clearance_covers(store: Store) -> None:
+    store.add_objects(
+        COLL,
+        [
+            marked(1, 100, object_marking_refs=[GREEN_ID]),
+            marked(
+                1,
+                200,
+                object_marking_refs=[AMBER_ID.upper().replace("MARKING-DEFINITION", "marking-definition")],
+            ),
+            marked(
+                2,
+                100,
+                object_marking_refs=[GREEN_ID],
+                granular_markings=[{"marking_ref": AMBER_ID, "selectors": ["v"]}],
+            ),
+            marked(3, 100),  # unmarked: whoever may read the collection
+            marked(4, 100, object_marking_refs=["marking-definition--00000000-0000-4000-8000-00000000dead"]),
+        ],
+    )
+    green = ObjectQuery(COLL, versions=("all",), max_tlp_rank=1)
+    assert sorted(ids(store.query(green).objects)) == sorted([(marked(1, 0).id, 100), (marked(3, 0).id, 100)])
+    # "last" is the latest version there is; a reader who may not see it gets nothing, not an older one.
+    assert ids(store.query(ObjectQuery(COLL, ids=(marked(1, 0).id,), max_tlp_rank=1)).objects) == []
+    amber = ObjectQuery(COLL, versions=("all",), max_tlp_rank=2)
+    assert len(store.query(amber).objects) == 4  # the unknown marking counts as TLP:RED
+    assert len(store.query(ObjectQuery(COLL, versions=("all",))).objects) == 5
+
+
+def test_the_first_account_to_store_an_id_owns_it(store: Store) -> None:
+    assert store.add_objects(COLL, [obj(1, 100)], owner="acme") == ["added"]
+    assert store.object_owner(COLL, obj(1).id) == "acme"
+    assert store.object_owner(OTHER, obj(1).id) is None
+    # Another account may neither add a version nor even re-post the same one; the owner may.
+    assert store.add_objects(COLL, [obj(1, 200), obj(1, 100)], owner="rival") == ["not_owner"] * 2
+    assert store.add_objects(COLL, [obj(1, 300)], owner="acme") == ["added"]
+    # The platform (connectors, admins) writes anything; the id stays acme's.
+    assert store.add_objects(COLL, [obj(1, 400)]) == ["added"]
+    assert store.object_owner(COLL, obj(1).id) == "acme"
+    # What the platform stores first is the platform's: no account may change it.
+    store.add_objects(COLL, [obj(2, 100)])
+    assert store.object_owner(COLL, obj(2).id) == ""
+    assert store.add_objects(COLL, [obj(2, 200)], owner="acme") == ["not_owner"]
+    # Ownership is per collection: the same id elsewhere is someone else's business.
+    assert store.add_objects(OTHER, [obj(1, 100)], owner="rival") == ["added"]
+    mine = store.query(ObjectQuery(COLL, versions=("all",), owner="acme"))
+    assert ids(mine.objects) == [(obj(1).id, 100), (obj(1).id, 300), (obj(1).id, 400)]
+    assert store.query(ObjectQuery(COLL, owner="rival")).objects == []
+
+
+def test_an_embedded_store_from_before_per_version_tlp_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = EmbeddedStore(tmp_path)
+    old.initialize()
+    old.add_objects(COLL, [marked(1, 100, object_marking_refs=[AMBER_ID]), marked(2, 100)], owner="acme")
+    old.close()
+    with sqlite3.connect(old.path) as conn:  # what a store of the previous release looks like
+        conn.execute("ALTER TABLE objects DROP COLUMN tlp_rank")
+        conn.execute("ALTER TABLE objects DROP COLUMN owner")
+    conn.close()
+    store = EmbeddedStore(tmp_path)
+    store.initialize()
+    green = store.query(ObjectQuery(COLL, versions=("all",), max_tlp_rank=1)).objects
+    assert ids(green) == [(marked(2, 0).id, 100)]
+    assert store.object_owner(COLL, marked(1, 0).id) == ""  # nobody knows who stored it: the platform
+    store.close()
