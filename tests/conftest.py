@@ -57,6 +57,13 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     data_dir: Path
     keys: dict[str, str]
+    backend: Backend | None = None  # None: the embedded store in data_dir
+
+    def open_store(self) -> Store:
+        """The store this server uses, initialized (close it when done)."""
+        opened = (self.backend or Backend("sqlite")).open(self.data_dir)
+        opened.initialize()
+        return opened
 
     @property
     def root(self) -> str:
@@ -138,7 +145,7 @@ def start_server(
             # The port accepts before the worker has imported the app: a slow first answer is
             # still starting up, not a failure.
             requests.get(f"{url}/taxii2/", headers={"Accept": TAXII}, timeout=5)
-            return LiveServer(url, process, data_dir, keys)
+            return LiveServer(url, process, data_dir, keys, backend)
         except requests.RequestException:
             time.sleep(0.1)
     process.kill()

@@ -310,3 +310,28 @@ def test_an_embedded_store_from_before_per_version_tlp_is_migrated(tmp_path: Pat
     assert ids(green) == [(marked(2, 0).id, 100)]
     assert store.object_owner(COLL, marked(1, 0).id) == ""  # nobody knows who stored it: the platform
     store.close()
+
+
+def test_last_change_follows_adds_and_deletes(store: Store) -> None:
+    assert store.last_change(COLL) == 0
+    store.add_objects(COLL, [obj(1), obj(2)])
+    added = store.last_change(COLL)
+    assert added == store.newest_date_added(COLL) > 0
+    assert store.delete_object(COLL, obj(2).id) == 1
+    deleted = store.last_change(COLL)
+    assert deleted > added, "a delete is a change too (exports and their Last-Modified follow it)"
+    assert store.last_change(OTHER) == 0  # per collection
+    assert store.delete_object(COLL, obj(9).id) == 0
+    assert store.last_change(COLL) == deleted  # deleting nothing changes nothing
+    store.add_objects(COLL, [obj(3)])
+    assert store.last_change(COLL) > deleted
+
+
+def test_end_sessions_bumps_the_generation_and_keeps_the_rest(store: Store) -> None:
+    store.add_account(Account("ana", "analyst", "hash-1", 1))
+    store.end_sessions("ana")
+    store.end_sessions("ana")
+    account = store.get_account("ana")
+    assert account is not None and account.session_generation == 2 and account.key_hash == "hash-1"
+    assert [a.session_generation for a in store.list_accounts()] == [2]
+    store.end_sessions("nobody")  # no such account: nothing to end, no error
