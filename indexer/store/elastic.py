@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ from indexer.store.base import (
     NewObject,
     ObjectQuery,
     Page,
+    Rejected,
     StatusRecord,
     StoredObject,
     version_tlp_rank,
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DAY_MS = 86_400_000
 BULK_STREAMS = 2  # bulk requests in flight at once
+REASON_CHARS = 300  # of a refused document's error, kept for the object's failure message
 
 __all__ = ["ElasticStore", "es_hit", "search_source"]
 
@@ -88,6 +90,19 @@ class _Version:
     @property
     def parsed(self) -> dict[str, Any]:
         return orjson.loads(self.body)  # type: ignore[no-any-return]
+
+
+def _reason(error: Any) -> str:
+    """A bulk item's error, short: its type and reason (the node quotes at most a preview of the
+    offending value, and this cuts it further: it goes back into a TAXII status)."""
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict) and cause.get("reason"):
+            text += f" ({cause.get('reason')})"
+    else:
+        text = str(error)
+    return text[:REASON_CHARS]
 
 
 def _sighted(version: _Version | None) -> str | None:
@@ -282,10 +297,15 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             raise
         return first
 
-    def _bulk(self, actions: list[dict[str, Any]], lease: Lease | None = None) -> None:
+    def _bulk(
+        self, actions: list[dict[str, Any]], lease: Lease | None = None, refused: dict[str, str] | None = None
+    ) -> None:
         """Send `actions` in chunks, BULK_STREAMS chunks at a time: the node indexes one while
         this process serializes the next. Order between chunks does not matter for readers:
-        nothing of a write is visible before its one refresh (refresh_interval -1)."""
+        nothing of a write is visible before its one refresh (refresh_interval -1).
+
+        refused: if given, documents the node refuses as malformed (400: a mapping error) are
+        put there (_id -> reason) for the caller to answer per object; other failures raise."""
         failures: list[dict[str, Any]] = []
         size = self.settings.bulk_chunk_size
         parts = [actions[i : i + size] for i in range(0, len(actions), size)]
@@ -297,8 +317,12 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 if lease is not None:
                     lease.check()
                 result = next(iter(item.values()))
-                if not ok and not (result.get("status") == 404 and "delete" in item):
-                    failures.append(result)  # a delete of what is already gone is fine
+                if ok or (result.get("status") == 404 and "delete" in item):
+                    continue  # a delete of what is already gone is fine
+                if refused is not None and result.get("status") == 400:
+                    refused[str(result.get("_id"))] = _reason(result.get("error"))
+                else:
+                    failures.append(result)
 
         def send(es: Elasticsearch) -> None:
             if len(parts) <= 1:
@@ -335,57 +359,140 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         if not objects:
             return []
         with self._writing() as lease:  # the lease makes the owner check and the write one step
-            stored = self._versions(collection, sorted({o.id for o in objects}))
-            # The account that first stored an id owns it (any stored version says who); a new
-            # id becomes the writer's.
-            owners = {i: next(iter(vs.values())).owner for i, vs in stored.items() if vs}
-            first_stamp = self._reserve(len(objects))
-            outcomes: list[AddOutcome] = []
-            new: dict[str, dict[int, _Version]] = {}
-            for n, obj in enumerate(objects):
-                held = owners.setdefault(obj.id, owner)
-                if owner != SERVER and held != owner:
-                    outcomes.append("not_owner")
-                    continue
-                known = stored.get(obj.id, {}).get(obj.version) or new.get(obj.id, {}).get(obj.version)
-                if known is not None:
-                    outcomes.append("duplicate" if known.body.encode() == obj.body else "conflict")
-                    new.setdefault(obj.id, {})  # touched: its flags and search document are checked
-                    continue
-                version = _Version(
-                    obj.type,
-                    obj.version,
-                    obj.spec_version,
-                    first_stamp + n,
-                    obj.body.decode(),
-                    obj.version_text,
-                    owner=held,
-                    tlp_rank=version_tlp_rank(obj),
-                )
-                new.setdefault(obj.id, {})[obj.version] = version
-                outcomes.append("added")
-            actions: list[dict[str, Any]] = []
-            fresh: dict[str, _Version] = {}
-            check: dict[str, _Version] = {}
-            old_targets: set[str] = set()
-            for object_id, added in new.items():
-                old = stored.get(object_id, {})
-                every = {**old, **added}
-                low, high = min(every), max(every)
-                for v in sorted(added):  # new documents before the flags they take from older ones
-                    actions.append(self._object_action(collection, object_id, added[v], v == low, v == high))
-                actions.extend(self._flag_fixes(collection, object_id, old, low, high))
-                if high in added:
-                    fresh[object_id] = added[high]
-                    old_latest = _sighted(old[max(old)]) if old else None
-                    if old_latest:
-                        old_targets.add(old_latest)
-                else:
-                    check[object_id] = old[high]
-            actions.extend(self._search_actions(collection, fresh, check, set(), old_targets))
-            self._bulk(actions, lease)
+            outcomes = self._add(collection, objects, owner, lease, retry=True)
             lease.check()
         return outcomes
+
+    def _add(
+        self, collection: str, objects: Sequence[NewObject], owner: str, lease: Lease, retry: bool
+    ) -> list[AddOutcome]:
+        """add_objects inside the lease. A document the node refuses takes its object's versions
+        back (_undo_refused); with `retry`, each such object is then written again alone, with new
+        stamps: the refusal may have been another's doing (a refused sighting makes the sighted
+        indicator's counts overflow too), and only an object refused on its own is "rejected"."""
+        stored = self._versions(collection, sorted({o.id for o in objects}))
+        # The account that first stored an id owns it (any stored version says who); a new
+        # id becomes the writer's.
+        owners = {i: next(iter(vs.values())).owner for i, vs in stored.items() if vs}
+        first_stamp = self._reserve(len(objects))
+        outcomes: list[AddOutcome] = []
+        new: dict[str, dict[int, _Version]] = {}
+        for n, obj in enumerate(objects):
+            held = owners.setdefault(obj.id, owner)
+            if owner != SERVER and held != owner:
+                outcomes.append("not_owner")
+                continue
+            known = stored.get(obj.id, {}).get(obj.version) or new.get(obj.id, {}).get(obj.version)
+            if known is not None:
+                outcomes.append("duplicate" if known.body.encode() == obj.body else "conflict")
+                new.setdefault(obj.id, {})  # touched: its flags and search document are checked
+                continue
+            version = _Version(
+                obj.type,
+                obj.version,
+                obj.spec_version,
+                first_stamp + n,
+                obj.body.decode(),
+                obj.version_text,
+                owner=held,
+                tlp_rank=version_tlp_rank(obj),
+            )
+            new.setdefault(obj.id, {})[obj.version] = version
+            outcomes.append("added")
+        actions: list[dict[str, Any]] = []
+        fresh: dict[str, _Version] = {}
+        check: dict[str, _Version] = {}
+        old_targets: set[str] = set()
+        for object_id, added in new.items():
+            old = stored.get(object_id, {})
+            every = {**old, **added}
+            low, high = min(every), max(every)
+            for v in sorted(added):  # new documents before the flags they take from older ones
+                actions.append(self._object_action(collection, object_id, added[v], v == low, v == high))
+            actions.extend(self._flag_fixes(collection, object_id, old, low, high))
+            if high in added:
+                fresh[object_id] = added[high]
+                old_latest = _sighted(old[max(old)]) if old else None
+                if old_latest:
+                    old_targets.add(old_latest)
+            else:
+                check[object_id] = old[high]
+        actions.extend(self._search_actions(collection, fresh, check, set(), old_targets))
+        refused: dict[str, str] = {}
+        self._bulk(actions, lease, refused)
+        if refused:
+            reasons = self._undo_refused(collection, refused, stored, new, lease)
+            for object_id, reason in reasons.items():
+                at = [n for n, o in enumerate(objects) if o.id == object_id and outcomes[n] == "added"]
+                again = (
+                    self._add(collection, [objects[n] for n in at], owner, lease, retry=False)
+                    if retry
+                    else [Rejected(reason)] * len(at)
+                )
+                for n, outcome in zip(at, again, strict=True):
+                    outcomes[n] = outcome
+        return outcomes
+
+    def _undo_refused(
+        self,
+        collection: str,
+        refused: dict[str, str],
+        stored: dict[str, dict[int, _Version]],
+        new: dict[str, dict[int, _Version]],
+        lease: Lease,
+    ) -> dict[str, str]:
+        """Take back every version this batch added of the objects a refused document belongs to
+        (an object is stored whole or not at all), and put their flags, search documents and the
+        sighting counts they changed back to what the stored versions say. Returns the reason
+        per object id. Still inside the lease: nothing of it was ever visible to a reader."""
+        reasons: dict[str, str] = {}
+        for doc_id, reason in refused.items():
+            parts = doc_id.split("|")
+            object_id = parts[1] if len(parts) in (2, 3) and parts[0] == collection else ""
+            if new.get(object_id):
+                reasons.setdefault(object_id, reason)
+                continue
+            # Not an object of this write: the sighting counts of a sighted object, refused for
+            # what this write's sightings of it added.
+            sighting = [i for i, vs in new.items() if any(_sighted(v) == object_id for v in vs.values())]
+            if not sighting:
+                raise StoreError(
+                    f"Elasticsearch at {self.where} refused the document {doc_id} of this write: {reason}"
+                )
+            for i in sighting:
+                reasons.setdefault(i, reason)
+        undo: list[dict[str, Any]] = []
+        targets: set[str] = set()
+        for object_id in reasons:
+            for v, version in new[object_id].items():
+                undo.append(
+                    {
+                        "_op_type": "delete",
+                        "_index": self.names["objects"],
+                        "_id": q.object_doc_id(collection, object_id, v),
+                        "_routing": collection,
+                    }
+                )
+                targets.update(t for t in (_sighted(version),) if t)
+            old = stored.get(object_id, {})
+            if old:  # flags as stored before this batch: written whatever the batch did to them
+                unknown = {v: replace(version, is_first=None, is_last=None) for v, version in old.items()}
+                undo.extend(self._flag_fixes(collection, object_id, unknown, min(old), max(old)))
+                targets.update(t for t in (_sighted(old[max(old)]),) if t)
+            # Its search document goes too (it may hold the refused version); one for a stored
+            # version is written again below, after the refresh, with the counts of what is stored.
+            undo.append(
+                {"_op_type": "delete", "_index": self.names["search"], "_id": f"{collection}|{object_id}"}
+            )
+        self._bulk(undo, lease)
+        index = f"{self.names['objects']},{self.names['search']}"
+        self._call("a refresh", lambda es: es.indices.refresh(index=index))
+        fresh = {i: stored[i][max(stored[i])] for i in reasons if stored.get(i)}
+        gone = {i for i in reasons if not stored.get(i)}
+        self._bulk(self._search_actions(collection, fresh, {}, gone, targets), lease)
+        for object_id, reason in reasons.items():
+            log.warning("store.rejected collection=%s id=%s reason=%s", collection, object_id, reason)
+        return reasons
 
     def _object_action(
         self, collection: str, object_id: str, v: _Version, is_first: bool, is_last: bool
@@ -532,7 +639,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 totals[target] = totals.get(target, 0) + int(source.get("count") or 1)
                 if source.get("observer"):
                     observers.setdefault(target, set()).add(source["observer"])
-        return {t: (totals.get(t, 0), len(observers.get(t, ()))) for t in targets}
+        # A sum past a long could be neither sent nor indexed: it stays at the largest long.
+        return {t: (min(totals.get(t, 0), q.MAX_LONG), len(observers.get(t, ()))) for t in targets}
 
     # -- reads ------------------------------------------------------------------------------
     def query(self, query: ObjectQuery) -> Page:

@@ -47,7 +47,8 @@ TEXT_FIELDS = ["value^4", "name^2", "description", "pattern", "labels.text"]
 TOTAL_CAP = 10_000
 WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
 WALK = 5_000  # hits per search_after step of an internal walk
-MAX_MICROS = 2**63 - 1  # the range of a long
+MAX_LONG = 2**63 - 1  # the range of a long
+MAX_MICROS = MAX_LONG
 _KEYWORD = {"type": "keyword"}
 # Search keywords come from what partners send: a value past Lucene's term limit (32 KB) would get
 # the whole document rejected; past IGNORE_ABOVE characters it is kept but not indexed as a term.
