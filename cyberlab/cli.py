@@ -78,7 +78,12 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 def init(ctx: Context, demo: bool) -> None:
     """Create the store (idempotent: an existing store is kept as it is)."""
     ctx.store.initialize()
-    click.echo(f"store ready: {ctx.settings.store.backend} in {ctx.settings.store.data_dir}")
+    store = ctx.settings.store
+    if store.backend == "elasticsearch":  # its data is not in data_dir: say where it is
+        where = f"{', '.join(store.elasticsearch.hosts)} (index prefix {store.elasticsearch.index_prefix})"
+    else:
+        where = str(store.data_dir)
+    click.echo(f"store ready: {store.backend} in {where}")
     if demo:
         for alias, tlp in (("city-indicators", "green"), ("public-blocklist", "clear")):
             collection = ctx.settings.collections.get(alias)
