@@ -213,14 +213,14 @@ def test_spec_version_filter_that_matches_nothing_or_everything(store: Store) ->
     assert len(store.query(ObjectQuery(COLL, spec_versions=("2.0", "2.1"))).objects) == 2
 
 
-def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
-    """copy_store between two real stores (the CLI runs it into Elasticsearch)."""
+def test_reindex_copies_every_version_once(tmp_path: Path, store: Store) -> None:
+    """copy_store from an embedded store into each backend (the CLI runs it into Elasticsearch)."""
     from indexer.reindex import copy_store
 
-    source, target = EmbeddedStore(tmp_path / "a"), EmbeddedStore(tmp_path / "b")
+    source, target = EmbeddedStore(tmp_path / "a"), store
     source.initialize()
-    target.initialize()
-    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2), obj(3, stix_type="malware")])
+    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2)])
+    source.add_objects(COLL, [obj(3, stix_type="malware")], owner="acme")
     source.add_account(Account("acme", "subscriber", "scrypt$x", 1))
     source.save_cursor("city-soc", "offset=5")
     report = copy_store(source, target, [COLL], ["city-soc"])
@@ -230,6 +230,8 @@ def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
     assert [(o.id, o.version, o.body) for o in copied] == [(o.id, o.version, o.body) for o in original]
     assert copy_store(source, target, [COLL]).objects == {"duplicate": 4}
     assert target.get_cursor("city-soc") == "offset=5"
+    assert target.object_owner(COLL, obj(3, stix_type="malware").id) == "acme"  # owners travel
+    assert target.object_owner(COLL, obj(1).id) == ""
 
 
 # -- the caller's scope: per-version TLP and owners (issue 10, items 3, 5, 6) ------------------
