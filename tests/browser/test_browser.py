@@ -136,7 +136,7 @@ def test_hostile_values_render_as_inert_text(page: Any, site: LiveServer) -> Non
     page.goto(f"{site.url}/indicators/{HOSTILE['id']}")
     assert page.get_by_role("heading", name="<script>alert('name')</script>").is_visible()
     value = page.locator("td.value").first.inner_text()
-    assert value.startswith("javascript:alert(1)//\\u202e")  # the RTL override is shown, not obeyed
+    assert "javascript:alert(1)//\\u202e" in value  # the RTL override is shown, not obeyed
     assert page.locator("a[href^='javascript:']").count() == 0  # never a live link
     assert page.evaluate("document.querySelectorAll('img, svg[onload], [onerror]').length") == 0
     assert "characters)" in page.locator("td").filter(has_text="onerror").inner_text()  # 10 kB cut
