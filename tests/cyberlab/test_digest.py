@@ -38,7 +38,8 @@ EXPIRED_IP = "198.51.100.5"
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
+def smtp(site: LiveServer) -> Iterator[SmtpServer]:
+    """A fresh mailbox per site (per backend): the tests count what each site sent."""
     server = SmtpServer()
     server.start()
     yield server
