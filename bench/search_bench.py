@@ -204,10 +204,16 @@ def main() -> None:
         from config.settings import ElasticsearchSettings
         from indexer.store.elastic import ElasticStore
 
+        # A fresh index prefix every run: a reused index would time only duplicates.
         es = ElasticStore(
-            ElasticsearchSettings(hosts=(os.environ["CYBERLAB_ES_URL"],), index_prefix="cyberlab-bench")
+            ElasticsearchSettings(
+                hosts=(os.environ["CYBERLAB_ES_URL"],), index_prefix=f"cyberlab-bench-{uuid.uuid4().hex[:8]}"
+            )
         )
         es.initialize()
+        print(
+            f"Elasticsearch: fresh indices {es.settings.index_prefix}-* (dropped at the end)", file=sys.stderr
+        )
         backends.append(("elasticsearch", es))
     else:
         print("Elasticsearch: skipped (set CYBERLAB_ES_URL to compare)", file=sys.stderr)
@@ -235,6 +241,13 @@ def main() -> None:
             finally:
                 embedded_search.FACETS_BY_SET = True
         lines.append(f"| {name} | bulk indexing (docs/s) | {rate:,.0f} docs/s | | |")
+    for name, store in backends:
+        if name == "elasticsearch":
+            from indexer.store.elastic import ElasticStore
+
+            assert isinstance(store, ElasticStore)
+            store._es().indices.delete(index=f"{store.settings.index_prefix}-*", ignore=404)
+            store._es().indices.delete_template(name=f"{store.settings.index_prefix}-*", ignore=404)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     db = sum(p.stat().st_size for p in work.glob("cyberlab.db*"))
     print("\n".join(lines))

@@ -80,6 +80,12 @@ class ElasticsearchSettings:
     verify_certs: bool = True
     index_prefix: str = "cyberlab"
     request_timeout: int = 30
+    number_of_shards: int = 1
+    number_of_replicas: int = 0
+    refresh_interval: str = "1s"
+    bulk_chunk_size: int = 1000
+    lease_seconds: int = 30
+    lease_wait_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -372,6 +378,16 @@ def _check_settings(settings: Settings) -> None:
         raise ConfigError(
             f"store.backend {settings.store.backend!r} is unknown; use 'sqlite' or 'elasticsearch'"
         )
+    es = settings.store.elasticsearch
+    for name, low in (
+        ("number_of_shards", 1),
+        ("number_of_replicas", 0),
+        ("bulk_chunk_size", 1),
+        ("lease_seconds", 3),
+        ("lease_wait_seconds", 1),
+    ):
+        if getattr(es, name) < low:
+            raise ConfigError(f"store.elasticsearch.{name} must be at least {low}")
     if settings.collections and settings.collection(settings.sightings_collection) is None:
         raise ConfigError(f"sightings_collection: no collection {settings.sightings_collection!r}")
     if settings.collections and settings.collection(settings.reports_collection) is None:

@@ -78,7 +78,12 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 def init(ctx: Context, demo: bool) -> None:
     """Create the store (idempotent: an existing store is kept as it is)."""
     ctx.store.initialize()
-    click.echo(f"store ready: {ctx.settings.store.backend} in {ctx.settings.store.data_dir}")
+    store = ctx.settings.store
+    if store.backend == "elasticsearch":  # its data is not in data_dir: say where it is
+        where = f"{', '.join(store.elasticsearch.hosts)} (index prefix {store.elasticsearch.index_prefix})"
+    else:
+        where = str(store.data_dir)
+    click.echo(f"store ready: {store.backend} in {where}")
     if demo:
         for alias, tlp in (("city-indicators", "green"), ("public-blocklist", "clear")):
             collection = ctx.settings.collections.get(alias)
@@ -352,6 +357,7 @@ def reindex(ctx: Context, backend: str) -> None:
     Safe to re-run: objects already copied count as duplicates. Afterwards set
     store.backend = "elasticsearch" and restart the server and the worker.
     """
+    from indexer.pipeline import cursor_key
     from indexer.reindex import copy_store
     from indexer.store.elastic import ElasticStore
 
@@ -361,7 +367,8 @@ def reindex(ctx: Context, backend: str) -> None:
     collections = [c.id for c in ctx.settings.collections.values()]
     total = sum(source.count(c) for c in collections)
     with click.progressbar(length=total, label="copying objects", file=sys.stderr) as bar:
-        report = copy_store(source, target, collections, list(ctx.settings.connectors), bar.update)
+        cursors = [cursor_key(name) for name in ctx.settings.connectors]  # as the pipeline keys them
+        report = copy_store(source, target, collections, cursors, bar.update)
     outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(report.objects.items())) or "nothing"
     click.echo(f"objects: {outcomes}; accounts: {report.accounts}; cursors: {report.cursors}")
 

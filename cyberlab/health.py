@@ -24,8 +24,17 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     """The store answers a query: this worker can serve requests."""
+    store = services().store
     try:
-        services().store.get_cursor("readyz-probe")
+        store.get_cursor("readyz-probe")
+        # A cluster says how it is: yellow (a copy missing, still serving) is ready but says so;
+        # red (a primary missing) is not ready.
+        cluster = getattr(store, "cluster_status", None)
+        status = cluster() if cluster is not None else None
     except StoreError as exc:
         return _json({"status": "unavailable", "reason": str(exc)}, 503)
-    return _json({"status": "ready"}, 200)
+    if status is None:
+        return _json({"status": "ready"}, 200)
+    if status == "red":
+        return _json({"status": "unavailable", "store": status, "reason": "the cluster is red"}, 503)
+    return _json({"status": "ready", "store": status}, 200)

@@ -20,7 +20,7 @@ from indexer import pattern
 from indexer.canonical import same_object
 from indexer.errors import InvalidObjectError
 from indexer.sanitize import CONTAINERS, REF_KEYS, Sanitizer
-from indexer.store.base import SERVER, NewObject, ObjectQuery, Store
+from indexer.store.base import SERVER, NewObject, ObjectQuery, Rejected, Store
 from indexer.timestamps import parse_timestamp
 from indexer.tlp import effective_tlp, tlp_rank
 from indexer.validate import too_deep, validate_stix_object
@@ -132,13 +132,14 @@ def ingest_objects(
             store, collection, [new for _, new in prepared[start : start + batch_size]], report, owner
         )
     log.info(
-        "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d sanitized=%d",
+        "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d sanitized=%d rejected=%d",
         collection.alias,
         report.counts["added"],
         report.counts["duplicate"],
         report.counts["conflict"],
         report.counts["invalid"],
         report.counts["sanitized"],
+        report.counts["rejected"],
     )
     return report
 
@@ -185,6 +186,10 @@ def _store_batch(
             report.successes.append(ObjectResult(obj.id, obj.version_text, "already present, unchanged"))
         elif outcome == "not_owner":
             report.failures.append(ObjectResult(obj.id, obj.version_text, NOT_OWNER))
+        elif isinstance(outcome, Rejected):
+            report.failures.append(
+                ObjectResult(obj.id, obj.version_text, f"the store refused it: {outcome.reason}")
+            )
         else:
             report.failures.append(
                 ObjectResult(

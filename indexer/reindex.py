@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 
-from indexer.store.base import Keyset, NewObject, ObjectQuery, Store
+from indexer.store.base import SERVER, Keyset, NewObject, ObjectQuery, Store
 
 BATCH = 2000
 
@@ -40,8 +41,11 @@ def copy_store(
                 NewObject(o.id, o.type, o.version, o.version_text, o.spec_version, o.body)
                 for o in page.objects
             ]
-            for outcome in target.add_objects(collection, batch):
-                report.objects[outcome] = report.objects.get(outcome, 0) + 1
+            # Owners travel too (a partner's objects stay the partner's): runs of one owner, in order.
+            owners = {i: source.object_owner(collection, i) or SERVER for i in {o.id for o in batch}}
+            for owner, run in groupby(batch, key=lambda o: owners[o.id]):
+                for outcome in target.add_objects(collection, list(run), owner=owner):
+                    report.objects[outcome] = report.objects.get(outcome, 0) + 1
             progress(len(batch))
             if not page.more:
                 break

@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import requests
 
 from config import Settings, load_settings
 from cyberlab.auth import hash_key
-from indexer.store.base import Account
+from indexer.store.base import Account, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import now_micros
 
@@ -56,6 +57,13 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     data_dir: Path
     keys: dict[str, str]
+    backend: Backend | None = None  # None: the embedded store in data_dir
+
+    def open_store(self) -> Store:
+        """The store this server uses, initialized (close it when done)."""
+        opened = (self.backend or Backend("sqlite")).open(self.data_dir)
+        opened.initialize()
+        return opened
 
     @property
     def root(self) -> str:
@@ -96,9 +104,16 @@ class LiveServer:
 
 
 def start_server(
-    data_dir: Path, keys: dict[str, str], workers: int = 1, extra_args: tuple[str, ...] = (), **env: str
+    data_dir: Path,
+    keys: dict[str, str],
+    workers: int = 1,
+    extra_args: tuple[str, ...] = (),
+    backend: Backend | None = None,
+    **env: str,
 ) -> LiveServer:
     """Start gunicorn serving wsgi:app on a free loopback port and wait until it answers."""
+    if backend is not None:
+        env = {**backend.env, **env}
     port = free_port()
     log = (data_dir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
@@ -130,16 +145,81 @@ def start_server(
             # The port accepts before the worker has imported the app: a slow first answer is
             # still starting up, not a failure.
             requests.get(f"{url}/taxii2/", headers={"Accept": TAXII}, timeout=5)
-            return LiveServer(url, process, data_dir, keys)
+            return LiveServer(url, process, data_dir, keys, backend)
         except requests.RequestException:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not start within 30 s")
 
 
-def prepare_store(data_dir: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Backend:
+    """A store backend for a server under test: the environment that selects it, and its store.
+
+    Elasticsearch runs when CYBERLAB_ES_URL names a node (each Backend its own index prefix,
+    dropped afterwards) and is a visible skip otherwise, so CI without a node is no slower."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def make(name: str) -> Backend:
+        if name == "sqlite":
+            return Backend("sqlite")
+        url = os.environ.get("CYBERLAB_ES_URL")
+        if not url:
+            pytest.skip("Elasticsearch tests need CYBERLAB_ES_URL (e.g. http://127.0.0.1:9200)")
+        return Backend(
+            "elasticsearch",
+            {
+                "CYBERLAB_STORE__BACKEND": "elasticsearch",
+                "CYBERLAB_STORE__ELASTICSEARCH__HOSTS": url,
+                "CYBERLAB_STORE__ELASTICSEARCH__INDEX_PREFIX": f"cyberlab-test-{uuid.uuid4().hex[:12]}",
+                # A writer killed by a test holds the lease this long: short, so tests stay fast.
+                "CYBERLAB_STORE__ELASTICSEARCH__LEASE_SECONDS": "5",
+            },
+        )
+
+    def open(self, data_dir: Path) -> Store:
+        """The store a server started with `env` in `data_dir` uses (not yet initialized)."""
+        from indexer.store import open_store
+
+        return open_store(load_settings(environ=server_env(data_dir, **self.env)))
+
+    def drop(self) -> None:
+        if self.name == "elasticsearch":
+            from elasticsearch import Elasticsearch
+
+            prefix = self.env["CYBERLAB_STORE__ELASTICSEARCH__INDEX_PREFIX"]
+            client = Elasticsearch(self.env["CYBERLAB_STORE__ELASTICSEARCH__HOSTS"].split(","))
+            client.indices.delete(index=f"{prefix}-*", ignore=404)
+            client.indices.delete_template(name=f"{prefix}-*", ignore=404)
+            client.close()
+
+
+BACKENDS = ("sqlite", "elasticsearch")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each backend in turn, fresh for this test: pass `**backend.env` to start_server."""
+    chosen = Backend.make(request.param)
+    yield chosen
+    chosen.drop()
+
+
+@pytest.fixture
+def backend_store(backend: Backend, tmp_path: Path) -> Iterator[Store]:
+    """An initialized store of each backend in turn (what the server would open in tmp_path)."""
+    opened = backend.open(tmp_path)
+    opened.initialize()
+    yield opened
+    opened.close()
+
+
+def prepare_store(data_dir: Path, backend: Backend | None = None) -> dict[str, str]:
     """An initialized store with one account per role (named after the role); returns their keys."""
-    store = EmbeddedStore(data_dir)
+    store = (backend or Backend("sqlite")).open(data_dir)
     store.initialize()
     keys = {}
     for role in ROLES:
@@ -150,13 +230,18 @@ def prepare_store(data_dir: Path) -> dict[str, str]:
     return keys
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One gunicorn server (2 workers) shared by the HTTP tests; tests own their collections."""
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One gunicorn server (2 workers) per backend, shared by the HTTP tests; tests own their
+    collections."""
+    chosen = Backend.make(request.param)
     data_dir = tmp_path_factory.mktemp("server")
-    live = start_server(data_dir, prepare_store(data_dir), workers=2)
-    yield live
-    live.stop()
+    try:
+        live = start_server(data_dir, prepare_store(data_dir, chosen), workers=2, backend=chosen)
+        yield live
+        live.stop()
+    finally:
+        chosen.drop()
 
 
 @pytest.fixture

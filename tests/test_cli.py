@@ -7,10 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
+from indexer.ingest import ingest_objects
+from indexer.pipeline import cursor_key
+from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import demo_bundle
-from tests.conftest import SIGNING_KEY, TAXII, server_env, start_server
+from tests.conftest import (
+    SIGNING_KEY,
+    TAXII,
+    Backend,
+    make_settings,
+    prepare_store,
+    server_env,
+    start_server,
+)
 
 
 def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -142,3 +154,37 @@ def test_demo_replay_shifts_soc_logs_to_now_once_and_leaves_the_feed_as_publishe
     newest = max(i["modified"] for i in indicators)  # an SOC indicator's modified = last seen
     assert newest[:10] in {time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (started, time.time())}
     assert min(i["valid_from"] for i in indicators) > "2023"  # the 2016 and 2022 logs moved too
+
+
+def test_reindex_copies_a_small_store_into_elasticsearch_with_matching_counts(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """`cyberlab reindex --to elasticsearch` on a real node: a progress bar on stderr, and the
+    counts it prints are what the new store holds (objects, accounts, the connector's cursor)."""
+    if backend.name != "elasticsearch":
+        pytest.skip("reindex copies the embedded store into Elasticsearch")
+    keys = prepare_store(tmp_path)  # the embedded source: one account per role
+    source = EmbeddedStore(tmp_path)
+    settings = make_settings(tmp_path)
+    city = settings.collection("city-indicators")
+    assert city is not None
+    report = ingest_objects(source, city, demo_bundle(40), sanitizer=None)
+    source.save_cursor(cursor_key("city-soc"), "offset=7")
+    stored = source.count(city.id)
+    source.close()
+    assert stored == len(report.successes) > 40
+
+    done = cli(tmp_path, "reindex", "--to", "elasticsearch", **backend.env)
+    assert done.returncode == 0, done.stderr
+    assert "copying objects" in done.stderr  # the progress bar's label
+    assert done.stdout.strip() == f"objects: {stored:,} added; accounts: {len(keys)}; cursors: 1"
+    target = backend.open(tmp_path)
+    target.initialize()
+    try:
+        assert target.count(city.id) == stored
+        assert {a.name for a in target.list_accounts()} == set(keys)
+        assert target.get_cursor(cursor_key("city-soc")) == "offset=7"
+    finally:
+        target.close()
+    again = cli(tmp_path, "reindex", "--to", "elasticsearch", **backend.env)
+    assert again.stdout.strip() == f"objects: {stored:,} duplicate; accounts: 0; cursors: 1"

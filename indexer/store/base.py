@@ -19,8 +19,23 @@ from indexer.tlp import TLP_ORDER as TLP_LEVELS
 from indexer.tlp import effective_tlp_rank
 
 VersionSelector = str  # "first", "last", "all" or an RFC 3339 timestamp already parsed to micros
+
+
+class Rejected(str):
+    """The outcome "rejected" (it compares equal to that string), with the backend's reason: the
+    backend refused to store this version (an Elasticsearch mapping error); the rest of the batch
+    is stored. The embedded store never rejects what ingest accepted."""
+
+    reason: str
+
+    def __new__(cls, reason: str) -> Rejected:
+        made = super().__new__(cls, "rejected")
+        made.reason = reason
+        return made
+
+
 # not_owner: the id is already stored in the collection by another account (see Store.add_objects).
-AddOutcome = Literal["added", "duplicate", "conflict", "not_owner"]
+AddOutcome = Literal["added", "duplicate", "conflict", "not_owner"] | Rejected
 SERVER = ""  # the owner of what connectors and admins store: the platform itself
 
 

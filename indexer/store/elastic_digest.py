@@ -15,7 +15,7 @@ from indexer.store.base import CheckReport, DigestState, DigestSubscription, Rep
 
 class ElasticDigestReports:
     # Provided by ElasticStore (the meta-document helpers every meta record uses).
-    def _put(self, doc_id: str, body: dict[str, Any]) -> None:
+    def _put(self, doc_id: str, body: dict[str, Any], listed: bool = False) -> None:
         raise NotImplementedError
 
     def _get(self, doc_id: str) -> dict[str, Any] | None:
@@ -34,6 +34,7 @@ class ElasticDigestReports:
         self._put(
             f"digest|{subscription.account}",
             {"kind": "digest", "key": subscription.account, "record": record},
+            listed=True,  # list_digest_subscriptions() finds it by search
         )
 
     def list_digest_subscriptions(self) -> list[DigestSubscription]:
@@ -52,7 +53,7 @@ class ElasticDigestReports:
 
     # -- "is this suspicious?" reports --------------------------------------------------------
     def add_check_report(self, report: CheckReport) -> None:
-        self._put(f"check_report|{report.id}", _report_doc(report))
+        self._put(f"check_report|{report.id}", _report_doc(report), listed=True)
 
     def get_check_report(self, report_id: str) -> CheckReport | None:
         doc = self._get(f"check_report|{report_id}")
@@ -65,7 +66,7 @@ class ElasticDigestReports:
         return sorted(reports, key=lambda r: (r.created, r.id))
 
     def update_check_report(self, report: CheckReport) -> None:
-        self._put(f"check_report|{report.id}", _report_doc(report))
+        self._put(f"check_report|{report.id}", _report_doc(report), listed=True)
 
 
 def _subscription(record: dict[str, Any]) -> DigestSubscription:

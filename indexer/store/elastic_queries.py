@@ -2,31 +2,81 @@
 
 Indices (prefix "cyberlab" by default):
 - <prefix>-objects: one document per object version, _id "collection|id|version" (re-indexing
-  is idempotent). date_added is date_nanos holding the store's microsecond stamp, so keyset paging
-  resumes at exactly the value the store assigned.
+  is idempotent), routed by collection. date_added is a `long` of the store's microseconds: keyset
+  paging resumes at exactly the value the store assigned (a date_nanos sort value comes back as
+  nanoseconds but search_after reads a number as milliseconds, which broke every page after the
+  first), and a range over a long takes any legal TAXII time (2999-01-01 is no error).
+  Routing by collection puts each collection on one shard, so what a poller can see of it is
+  always a prefix of its date_added order (shards refresh independently; one collection never
+  spans two), and a TAXII page asks one shard.
 - <prefix>-search: the latest version of each object, _id "collection|id": what analysts search.
-- <prefix>-meta: statuses, cursors, accounts, dead letters, ingest totals, the write lease.
+- <prefix>-meta: statuses, cursors, accounts, dead letters, ingest totals, the write lease, the clock.
+
+No request pages with from/size: every internal walk uses search_after (WALK hits at a time), and
+no single request asks for more than WINDOW hits (Elasticsearch's index.max_result_window).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import unicodedata
 from typing import Any
 
 from indexer.search.model import SearchQuery
 from indexer.search.values import reverse_domain
-from indexer.store.base import ObjectQuery
-from indexer.timestamps import format_timestamp
+from indexer.store.base import Keyset, ObjectQuery
 
+# Version 2: date_added as long micros, routing by collection, free text as t_* words, search
+# documents carrying their object version. An index with another version must be reindexed.
+MAPPING_VERSION = 2
 OBJECT_SOURCE = ["id", "type", "version", "version_text", "spec_version", "date_added", "body"]
-TEXT_FIELDS = ["value^4", "name^2", "description", "pattern", "labels"]
+# What a write reads of the versions already stored (flags, owner).
+VERSION_SOURCE = [
+    "id",
+    "type",
+    "version",
+    "spec_version",
+    "date_added",
+    "body",
+    "is_first",
+    "is_last",
+    "owner",
+]
+TEXT_FIELDS = ["value^4", "name^2", "description", "pattern", "labels.text"]
 TOTAL_CAP = 10_000
+WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
+WALK = 5_000  # hits per search_after step of an internal walk
+MAX_LONG = 2**63 - 1  # the range of a long
+MAX_MICROS = MAX_LONG
 _KEYWORD = {"type": "keyword"}
+# Search keywords come from what partners send: a value past Lucene's term limit (32 KB) would get
+# the whole document rejected; past IGNORE_ABOVE characters it is kept but not indexed as a term.
+IGNORE_ABOVE = 8191
+_LONG_KEYWORD = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
+# Free text is split into words here, not by an Elasticsearch analyzer (a node need not have the
+# analysis-common module): like the embedded store's FTS5 unicode61 tokenizer, a word is a run of
+# letters and digits, lowercased, accents removed, so "evil" finds evil.example.com and
+# "198.51.100.7" is the phrase 198 51 100 7. The search document carries the words in t_* fields
+# (indexed with the built-in standard analyzer, left out of _source); the originals stay as they were.
+TEXT_SOURCES = {"value": "t_value", "name": "t_name", "description": "t_description", "pattern": "t_pattern"}
+TEXT_FIELDS = ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"]
+_WORD = re.compile(r"[^\W_]+")
+_WORDS = {"type": "text", "analyzer": "standard"}
 _TEXT_AND_KEYWORD = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}}
+
+
+def words(text: str) -> str:
+    """The words of a text, lowercased and without accents, separated by spaces."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(_WORD.findall(plain.lower()))
+
+
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
 
 
-# Added after the first release: initialize() puts them into an existing objects index too.
+# The read scope of an object version (ObjectQuery.max_tlp_rank, owner). initialize() also puts
+# them into an objects index an earlier build of this mapping version created without them.
 OBJECT_SCOPE_FIELDS: dict[str, Any] = {"tlp_rank": {"type": "byte"}, "owner": _KEYWORD}
 
 
@@ -56,21 +106,28 @@ def index_names(prefix: str) -> dict[str, str]:
     return {"objects": f"{prefix}-objects", "search": f"{prefix}-search", "meta": f"{prefix}-meta"}
 
 
-def templates(prefix: str) -> dict[str, dict[str, Any]]:
+def templates(
+    prefix: str, shards: int = 1, replicas: int = 0, refresh_interval: str = "1s"
+) -> dict[str, dict[str, Any]]:
     """Index templates (legacy _template API: ES 7.0+ and 8.x in compatibility mode)."""
     names = index_names(prefix)
-    settings = {"number_of_shards": 1, "refresh_interval": "1s"}
+    # Objects and search documents become visible only at the one refresh each write makes
+    # (inside the lease): never part of a batch, so bulk chunks may go in parallel.
+    settings = {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "-1"}
+    meta_settings = {**settings, "refresh_interval": refresh_interval}
+    meta_of = {"cyberlab_mapping": MAPPING_VERSION}
     objects = {
         "dynamic": "strict",
+        "_meta": meta_of,
+        "_routing": {"required": True},
         "properties": {
             "collection": _KEYWORD,
             "id": _KEYWORD,
             "type": _KEYWORD,
             "version": {"type": "long"},
             "version_text": _KEYWORD,
-            "modified": {"type": "date_nanos"},
             "spec_version": _KEYWORD,
-            "date_added": {"type": "date_nanos"},
+            "date_added": {"type": "long"},
             "is_first": {"type": "boolean"},
             "is_last": {"type": "boolean"},
             "body": _STORED_ONLY,
@@ -79,24 +136,28 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
     }
     search = {
         "dynamic": "strict",
+        "_meta": meta_of,
+        "_source": {"excludes": ["t_*"]},  # the words are for the index only
         "properties": {
             "doc_key": _KEYWORD,
-            "collection": _KEYWORD,
-            "id": _KEYWORD,
-            "type": _KEYWORD,
+            "collection": _LONG_KEYWORD,
+            "id": _LONG_KEYWORD,
+            "type": _LONG_KEYWORD,
+            "version": {"type": "long"},
             "value": _TEXT_AND_KEYWORD,
             "values": {"type": "object", "enabled": False},
-            "value_keys": _KEYWORD,
+            "value_keys": _LONG_KEYWORD,
             "ip_ranges": {"type": "ip_range"},
-            "domain_revs": _KEYWORD,
+            "domain_revs": _LONG_KEYWORD,
             "name": _TEXT_AND_KEYWORD,
             "description": _TEXT_AND_KEYWORD,
             "pattern": _TEXT_AND_KEYWORD,
-            "labels": _KEYWORD,
-            "sources": _KEYWORD,
-            "tlp": _KEYWORD,
+            "labels": _LONG_KEYWORD,
+            **{field: _WORDS for field in (*TEXT_SOURCES.values(), "t_labels")},
+            "sources": _LONG_KEYWORD,
+            "tlp": _LONG_KEYWORD,
             "tlp_rank": {"type": "byte"},
-            "created_by": _KEYWORD,
+            "created_by": _LONG_KEYWORD,
             "first_seen": {"type": "date"},
             "last_seen": {"type": "date"},
             "valid_from": {"type": "date"},
@@ -104,18 +165,19 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "revoked": {"type": "boolean"},
             "sightings": {"type": "long"},
             "organizations": {"type": "long"},
-            "sighting_of_ref": _KEYWORD,
-            "observer": _KEYWORD,
+            "sighting_of_ref": _LONG_KEYWORD,
+            "observer": _LONG_KEYWORD,
             "count": {"type": "long"},
-            "source_ref": _KEYWORD,
-            "target_ref": _KEYWORD,
-            "relationship_type": _KEYWORD,
-            "date_added": {"type": "date_nanos"},
+            "source_ref": _LONG_KEYWORD,
+            "target_ref": _LONG_KEYWORD,
+            "relationship_type": _LONG_KEYWORD,
+            "date_added": {"type": "long"},
         },
     }
     meta = {
         "dynamic": False,
-        "properties": {"kind": _KEYWORD, "key": _KEYWORD, "letter_id": {"type": "long"}},
+        "_meta": meta_of,
+        "properties": {"kind": _KEYWORD, "key": _KEYWORD, "doc_id": _KEYWORD, "letter_id": {"type": "long"}},
     }
     return {
         f"{prefix}-objects": {
@@ -124,21 +186,20 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "mappings": objects,
         },
         f"{prefix}-search": {"index_patterns": [names["search"]], "settings": settings, "mappings": search},
-        f"{prefix}-meta": {"index_patterns": [names["meta"]], "settings": settings, "mappings": meta},
+        f"{prefix}-meta": {"index_patterns": [names["meta"]], "settings": meta_settings, "mappings": meta},
     }
 
 
-def nanos(micros: int) -> str:
-    """A date_nanos value: RFC 3339 with the store's microseconds."""
-    return format_timestamp(micros)
+def clamp(micros: int) -> int:
+    """A time as the long field holds it: any int the caller parsed stays inside the field's range."""
+    return max(-MAX_MICROS, min(MAX_MICROS, micros))
 
 
 def object_doc_id(collection: str, object_id: str, version: int) -> str:
     return f"{collection}|{object_id}|{version}"
 
 
-def taxii_page(query: ObjectQuery) -> dict[str, Any]:
-    """One TAXII objects/manifest page: a single search request, keyset-paged with search_after."""
+def object_filters(query: ObjectQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [{"term": {"collection": query.collection}}]
     if query.ids:
         filters.append({"terms": {"id": list(query.ids)}})
@@ -157,39 +218,76 @@ def taxii_page(query: ObjectQuery) -> dict[str, Any]:
     if query.spec_versions:
         filters.append({"terms": {"spec_version": list(query.spec_versions)}})
     if query.added_after is not None:
-        filters.append({"range": {"date_added": {"gt": nanos(query.added_after)}}})
-    filters.extend(scope_filters(query))
+        filters.append({"range": {"date_added": {"gt": clamp(query.added_after)}}})
+    filters.extend(scope_filters(query))  # the caller's read scope (max TLP rank, owner)
+    return filters
+
+
+TAXII_SORT = [{"date_added": "asc"}, {"id": "asc"}, {"version": "asc"}]
+
+
+def taxii_page(query: ObjectQuery, size: int | None = None, after: Keyset | None = None) -> dict[str, Any]:
+    """One TAXII objects/manifest page: a single search request, keyset-paged with search_after.
+
+    size: hits to ask for (limit + 1 tells whether there is more), at most WINDOW."""
     body: dict[str, Any] = {
-        "size": query.limit + 1,
+        "size": min(WINDOW, query.limit + 1 if size is None else size),
         "track_total_hits": False,
         "_source": OBJECT_SOURCE,
-        "query": {"bool": {"filter": filters}},
-        "sort": [{"date_added": "asc"}, {"id": "asc"}, {"version": "asc"}],
+        "query": {"bool": {"filter": object_filters(query)}},
+        "sort": TAXII_SORT,
     }
-    if query.after is not None:
-        body["search_after"] = [query.after.date_added * 1000, query.after.id, query.after.version]
+    position = after if after is not None else query.after
+    if position is not None:
+        body["search_after"] = [position.date_added, position.id, position.version]
     return body
 
 
-def existing_versions(collection: str, ids: list[str]) -> dict[str, Any]:
-    """What a batch needs to know before writing: the stored versions of its ids."""
+def versions_of(collection: str, ids: list[str]) -> dict[str, Any]:
+    """The walk (search_after) over every stored version of `ids`: what a batch or a delete needs."""
     return {
-        "size": 10_000,
+        "size": WALK,
         "track_total_hits": False,
-        "_source": ["id", "version", "body", "is_first", "is_last", "owner"],
+        "_source": VERSION_SOURCE,
         "query": {"bool": {"filter": [{"term": {"collection": collection}}, {"terms": {"id": ids}}]}},
+        "sort": [{"id": "asc"}, {"version": "asc"}],
     }
+
+
+def search_docs_of(ids: list[str], leave_out: list[str]) -> dict[str, Any]:
+    """The walk over the search documents of `ids` in every collection, but those in `leave_out`."""
+    query: dict[str, Any] = {"filter": [{"terms": {"id": ids}}]}
+    if leave_out:
+        query["must_not"] = [{"terms": {"doc_key": leave_out}}]
+    return {
+        "size": WALK,
+        "track_total_hits": False,
+        "_source": ["doc_key", "sightings", "organizations"],
+        "query": {"bool": query},
+        "sort": [{"doc_key": "asc"}],
+    }
+
+
+def text_query(text: str, advanced: bool) -> dict[str, Any]:
+    """Plain text reads no syntax: every whitespace-separated word is a phrase that must occur in
+    some text field ("OR", "*", quotes and colons are just text, as in the embedded store);
+    a text of no word at all matches nothing."""
+    if advanced:
+        return {"query_string": {"query": text, "fields": TEXT_FIELDS}}
+    phrases = [
+        {"multi_match": {"query": words(w), "type": "phrase", "fields": TEXT_FIELDS}}
+        for w in text.split()
+        if words(w)
+    ]
+    if not phrases:
+        return {"match_none": {}}
+    return phrases[0] if len(phrases) == 1 else {"bool": {"must": phrases}}
 
 
 def search(query: SearchQuery) -> dict[str, Any]:
     """The analysts' search: one request; facets as aggregations in the same request."""
     filters = search_filters(query)
-    must: list[dict[str, Any]] = []
-    if query.text:
-        if query.advanced:
-            must.append({"query_string": {"query": query.text, "fields": TEXT_FIELDS}})
-        else:  # multi_match reads no syntax: "OR", "*", quotes and colons are just text
-            must.append({"multi_match": {"query": query.text, "fields": TEXT_FIELDS, "operator": "and"}})
+    must = [text_query(query.text, query.advanced)] if query.text else []
     sort_field = "_score" if query.sort == "relevance" and query.text else _sort_field(query.sort)
     order = "desc" if query.sort.startswith("-") or sort_field == "_score" else "asc"
     body: dict[str, Any] = {
@@ -223,17 +321,7 @@ def search_filters(query: SearchQuery) -> list[dict[str, Any]]:
         {"bool": {"must_not": [{"term": {"type": "relationship"}}]}},  # pivots read these, not searches
     ]
     if query.max_tlp < 4:
-        filters.append(
-            {
-                "bool": {
-                    "should": [
-                        {"range": {"tlp_rank": {"lte": query.max_tlp}}},
-                        {"bool": {"must_not": {"exists": {"field": "tlp_rank"}}}},
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
+        filters.append(tlp_at_most(query.max_tlp))
     for field, values in (
         ("id", query.ids),
         ("type", query.types),
@@ -291,19 +379,26 @@ def search_filters(query: SearchQuery) -> list[dict[str, Any]]:
     return filters
 
 
-def sighting_counts(object_ids: list[str]) -> dict[str, Any]:
-    """Sightings and distinct organizations per sighted object, for the objects a batch touched."""
+MAX_OBSERVERS = 10_000  # distinct organizations counted per sighted object
+
+
+def sighting_counts(object_ids: list[str], leave_out: list[str]) -> dict[str, Any]:
+    """Sightings and their observers per sighted object, for the objects a write touched, leaving
+    out the sighting documents the write replaces (`leave_out`: doc_keys): the write adds its own."""
+    query: dict[str, Any] = {
+        "filter": [{"term": {"type": "sighting"}}, {"terms": {"sighting_of_ref": object_ids}}]
+    }
+    if leave_out:
+        query["must_not"] = [{"terms": {"doc_key": leave_out}}]
     return {
         "size": 0,
-        "query": {
-            "bool": {"filter": [{"term": {"type": "sighting"}}, {"terms": {"sighting_of_ref": object_ids}}]}
-        },
+        "query": {"bool": query},
         "aggs": {
             "of": {
                 "terms": {"field": "sighting_of_ref", "size": len(object_ids)},
                 "aggs": {
                     "count": {"sum": {"field": "count"}},
-                    "orgs": {"cardinality": {"field": "observer"}},
+                    "observers": {"terms": {"field": "observer", "size": MAX_OBSERVERS}},
                 },
             }
         },

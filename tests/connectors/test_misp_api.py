@@ -22,8 +22,7 @@ import pytest
 
 from config import Settings, load_settings
 from indexer.pipeline import Pipeline, retry_dead_letters
-from indexer.store.base import ObjectQuery
-from indexer.store.embedded import EmbeddedStore
+from indexer.store.base import ObjectQuery, Store
 from tests.conftest import server_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +101,12 @@ class FakeMisp(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Every test here that takes `store` runs over each backend (tests/conftest.py Backend)."""
+    return backend_store
+
+
+@pytest.fixture
 def misp_url() -> Iterator[str]:
     FakeMisp.events = recorded_events()
     FakeMisp.searches = []
@@ -126,7 +131,7 @@ def misp_settings(tmp_path: Path, url: str, key: str = API_KEY) -> Settings:
 
 
 def test_published_events_with_sightings_and_a_resumable_cursor(
-    tmp_path: Path, misp_url: str, store: EmbeddedStore
+    tmp_path: Path, misp_url: str, store: Store
 ) -> None:
     settings = misp_settings(tmp_path, misp_url)
     report = Pipeline(settings, store, "circl").run()
@@ -153,7 +158,7 @@ def test_published_events_with_sightings_and_a_resumable_cursor(
 
 
 def test_a_broken_event_is_dead_lettered_and_the_rest_goes_on(
-    tmp_path: Path, misp_url: str, store: EmbeddedStore
+    tmp_path: Path, misp_url: str, store: Store
 ) -> None:
     # A galaxy cluster whose uuid is malformed (not missing, which is repaired): misp-stix refuses it.
     source = next(e for e in recorded_events() if e["uuid"].startswith("5c706a30"))
@@ -178,7 +183,7 @@ def test_a_broken_event_is_dead_lettered_and_the_rest_goes_on(
     assert store.list_dead_letters("circl") == []
 
 
-def test_wrong_key_is_a_clear_source_error(tmp_path: Path, misp_url: str, store: EmbeddedStore) -> None:
+def test_wrong_key_is_a_clear_source_error(tmp_path: Path, misp_url: str, store: Store) -> None:
     from connectors.base import SourceError
 
     settings = misp_settings(tmp_path, misp_url, key="wrong")

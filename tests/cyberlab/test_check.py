@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
+from tests.conftest import BACKENDS, TAXII, Backend, LiveServer, prepare_store, start_server
 from tests.cyberlab.smallbiz import csrf, indicator, login
 
 PUBLIC_URL = "http://pay-now-invoices.com/inv"
@@ -29,12 +29,15 @@ ATTACHMENT = b"MZ\x90\x00 not really a program, never opened"
 SHARED_EML = sorted(Path("/work/shared/data").rglob("*.eml")) if Path("/work/shared/data").exists() else []
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    backend = Backend.make(request.param)
+    request.addfinalizer(backend.drop)
     data_dir = tmp_path_factory.mktemp("check")
     live = start_server(
         data_dir,
-        prepare_store(data_dir),
+        prepare_store(data_dir, backend),
+        backend=backend,
         CYBERLAB_CHECK__MAX_TEXT_BYTES="20000",
         CYBERLAB_CHECK__MAX_EML_BYTES="60000",
     )
@@ -196,9 +199,20 @@ def test_the_page_is_for_everyone_shows_values_inertly_and_stores_nothing(site: 
     assert "<script>alert" not in html and "<img src=x" not in html and "<svg onload" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # echoed in the text area, as text
     assert UNKNOWN in html and "Log in to report" in html
-    # Nothing was stored: the store's files do not hold the pasted value.
-    stored = b"".join(p.read_bytes() for p in site.data_dir.glob("cyberlab.db*"))
-    assert UNKNOWN.encode() not in stored
+    # Nothing was stored: the store's files (or indices) do not hold the pasted value.
+    if site.backend is None or site.backend.name == "sqlite":
+        stored = b"".join(p.read_bytes() for p in site.data_dir.glob("cyberlab.db*"))
+        assert UNKNOWN.encode() not in stored
+    else:
+        prefix = site.backend.env["CYBERLAB_STORE__ELASTICSEARCH__INDEX_PREFIX"]
+        hosts = site.backend.env["CYBERLAB_STORE__ELASTICSEARCH__HOSTS"]
+        requests.post(f"{hosts}/{prefix}-*/_refresh", timeout=30)
+        # Every document of this small site, whole (stored bodies are not indexed: read them).
+        found = requests.post(
+            f"{hosts}/{prefix}-*/_search", json={"size": 10_000, "query": {"match_all": {}}}, timeout=30
+        )
+        assert found.json()["hits"]["total"]["value"] < 10_000
+        assert UNKNOWN not in found.text
     # An .eml through the page.
     upload = session.post(
         f"{site.url}/check",

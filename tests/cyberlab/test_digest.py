@@ -18,8 +18,10 @@ import requests
 from config import load_settings
 from cyberlab.digest import UnsubscribeTokens
 from tests.conftest import (
+    BACKENDS,
     SIGNING_KEY,
     TEST_CONFIG,
+    Backend,
     LiveServer,
     make_settings,
     prepare_store,
@@ -36,17 +38,20 @@ EXPIRED_IP = "198.51.100.5"
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
+def smtp(site: LiveServer) -> Iterator[SmtpServer]:
+    """A fresh mailbox per site (per backend): the tests count what each site sent."""
     server = SmtpServer()
     server.start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    backend = Backend.make(request.param)
+    request.addfinalizer(backend.drop)
     data_dir = tmp_path_factory.mktemp("digest")
-    live = start_server(data_dir, prepare_store(data_dir))
+    live = start_server(data_dir, prepare_store(data_dir, backend), backend=backend)
     live.post_objects(
         "city-indicators",
         [
@@ -79,7 +84,8 @@ def collection_ids(site: LiveServer, *aliases: str) -> list[str]:
 
 
 def send(site: LiveServer, smtp: SmtpServer, *args: str) -> tuple[int, str]:
-    done = cli(site.data_dir, "digest", "send", *args, **smtp.env)
+    backend_env = site.backend.env if site.backend else {}  # the site's own store
+    done = cli(site.data_dir, "digest", "send", *args, **backend_env, **smtp.env)
     return done.returncode, done.stdout + done.stderr
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from indexer.synthetic import indicators
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
+from tests.conftest import TAXII, Backend, LiveServer, prepare_store, start_server
 
 COUNT = 600
 
@@ -43,16 +43,19 @@ def page(server: LiveServer, params: dict[str, str]) -> dict:  # type: ignore[ty
 
 
 @pytest.fixture
-def two_servers(tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
-    keys = prepare_store(tmp_path)
-    first, second = start_server(tmp_path, keys), start_server(tmp_path, keys)
+def two_servers(tmp_path: Path, backend: Backend) -> Iterator[tuple[LiveServer, LiveServer]]:
+    keys = prepare_store(tmp_path, backend)
+    first, second = (
+        start_server(tmp_path, keys, backend=backend),
+        start_server(tmp_path, keys, backend=backend),
+    )
     yield first, second
     first.stop()
     second.stop()
 
 
 def test_pages_alternate_between_two_servers_and_survive_a_restart(
-    two_servers: tuple[LiveServer, LiveServer], tmp_path: Path
+    two_servers: tuple[LiveServer, LiveServer], tmp_path: Path, backend: Backend
 ) -> None:
     first, second = two_servers
     post_all(first)
@@ -62,7 +65,7 @@ def test_pages_alternate_between_two_servers_and_survive_a_restart(
     for n in range(COUNT // 50):
         if n == 6:  # restart one of them in the middle of the walk
             first.stop()
-            servers[0] = start_server(tmp_path, first.keys)
+            servers[0] = start_server(tmp_path, first.keys, backend=backend)
         body = page(servers[n % 2], params)
         seen.extend(o["id"] for o in body["objects"])
         if not body["more"]:
@@ -72,13 +75,16 @@ def test_pages_alternate_between_two_servers_and_survive_a_restart(
     assert len(seen) == len(set(seen)) == COUNT
 
 
-def test_two_workers_with_concurrent_clients_each_see_everything_once(tmp_path: Path) -> None:
-    keys = prepare_store(tmp_path)
+def test_two_workers_with_concurrent_clients_each_see_everything_once(
+    tmp_path: Path, backend: Backend
+) -> None:
+    keys = prepare_store(tmp_path, backend)
     log = tmp_path / "access.log"
     server = start_server(
         tmp_path,
         keys,
         workers=2,
+        backend=backend,
         extra_args=("--access-logfile", str(log), "--access-logformat", "pid=%(p)s %(U)s %(q)s"),
     )
     try:

@@ -16,7 +16,7 @@ from stix2validator import ValidationOptions, validate_instance
 from config import Settings, load_settings
 from indexer.expiry import expire
 from indexer.pipeline import Pipeline, cursor_key
-from indexer.store.base import ObjectQuery
+from indexer.store.base import ObjectQuery, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.tlp import MARKING_FOR_LEVEL
 from tests.conftest import server_env
@@ -26,20 +26,24 @@ FEED = ROOT / "connectors" / "samples" / "misp-feed" / "cert-fr-anssi"
 SOC = ROOT / "connectors" / "samples" / "soc-logs"
 
 
+@pytest.fixture
+def store(backend_store: Store) -> Store:
+    """Every test here that takes `store` runs over each backend (tests/conftest.py Backend)."""
+    return backend_store
+
+
 def settings_for(tmp: Path, **env: str) -> Settings:
     return load_settings(environ=server_env(tmp, **env))
 
 
-def stored(
-    store: EmbeddedStore, alias: str, settings: Settings, versions: str = "all"
-) -> list[dict[str, Any]]:
+def stored(store: Store, alias: str, settings: Settings, versions: str = "all") -> list[dict[str, Any]]:
     coll = settings.collection(alias)
     assert coll is not None
     page = store.query(ObjectQuery(coll.id, versions=(versions,), limit=100_000))
     return [orjson.loads(o.body) for o in page.objects]
 
 
-def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: Store) -> None:
     settings = settings_for(tmp_path)
     report = Pipeline(settings, store, "city-soc").run()
     objects = stored(store, "city-indicators", settings)
@@ -59,7 +63,7 @@ def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: E
     assert report.created + report.updated == len(objects)  # every stored version is accounted for
 
 
-def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: Store) -> None:
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "city-soc").run()
     before = stored(store, "city-indicators", settings)
@@ -70,7 +74,7 @@ def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: Embedd
     assert stored(store, "city-indicators", settings) == before
 
 
-def test_misp_feed_replay_changes_nothing(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_misp_feed_replay_changes_nothing(tmp_path: Path, store: Store) -> None:
     """misp-stix writes labels unsorted; a replayed event must still be seen as nothing new."""
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "cert-fr", workers=1).run()
@@ -120,7 +124,7 @@ def test_crash_between_commit_and_cursor_save_resumes_to_one_clean_run(tmp_path:
         assert got == want, f"a crash before batch {crash_at}'s cursor changed the result"
 
 
-def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: Store) -> None:
     csv = tmp_path / "export.csv"
     csv.write_text(
         "value,type,first_seen,last_seen,count,category\n"
@@ -153,7 +157,7 @@ def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: Embedd
     assert report.dropped["tlp-red"] > 0 and report.created == 0
 
 
-def test_misp_feed_from_a_folder(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_misp_feed_from_a_folder(tmp_path: Path, store: Store) -> None:
     settings = settings_for(tmp_path)
     report = Pipeline(settings, store, "cert-fr").run()
     assert report.read == 13 and report.dead_lettered == 0
@@ -179,7 +183,7 @@ def _last_event_cursor() -> str:
     return f"{stamp}:{uuid}"
 
 
-def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: Store) -> None:
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "cert-fr").run()
     feed_indicator = next(
@@ -208,9 +212,7 @@ def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: Embe
     assert latest["created"] == feed_indicator["created"]
 
 
-def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(
-    tmp_path: Path, store: EmbeddedStore
-) -> None:
+def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(tmp_path: Path, store: Store) -> None:
     settings = settings_for(tmp_path)
     Pipeline(settings, store, "city-soc").run()
     coll = settings.collection("city-indicators")
@@ -248,7 +250,7 @@ class _FeedHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_misp_feed_over_http_with_throttling(tmp_path: Path, store: EmbeddedStore) -> None:
+def test_misp_feed_over_http_with_throttling(tmp_path: Path, store: Store) -> None:
     """The feed is served by a real HTTP server on 127.0.0.1, which throttles every event once."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_FeedHandler, directory=str(FEED)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -20,10 +20,10 @@ import pytest
 
 from config import load_settings
 from indexer.pipeline import Pipeline, cursor_key
-from indexer.store.base import ObjectQuery
+from indexer.store.base import ObjectQuery, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.worker import run_worker
-from tests.conftest import server_env
+from tests.conftest import Backend, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "connectors" / "samples" / "misp-feed" / "cert-fr-anssi"
@@ -49,9 +49,9 @@ def feed_url() -> Iterator[str]:
     httpd.shutdown()
 
 
-def snapshot(data_dir: Path) -> set[tuple[str, str, bytes]]:
+def snapshot(data_dir: Path, store: Store | None = None) -> set[tuple[str, str, bytes]]:
     settings = load_settings(environ=server_env(data_dir))
-    store = EmbeddedStore(data_dir)
+    store = store or EmbeddedStore(data_dir)
     page = store.query(
         ObjectQuery(settings.collections["public-blocklist"].id, versions=("all",), limit=10**6)
     )
@@ -60,9 +60,11 @@ def snapshot(data_dir: Path) -> set[tuple[str, str, bytes]]:
     return set(rows)
 
 
-def ingest_process(data_dir: Path, url: str) -> subprocess.Popen[bytes]:
+def ingest_process(data_dir: Path, url: str, backend: Backend | None = None) -> subprocess.Popen[bytes]:
     # An environment variable may name the hyphenated connector; the shell can't, the OS can.
-    env = server_env(data_dir, **{"CYBERLAB_CONNECTORS__CERT-FR__URL": url})
+    env = server_env(
+        data_dir, **{"CYBERLAB_CONNECTORS__CERT-FR__URL": url}, **(backend.env if backend else {})
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "cyberlab.cli", "ingest", "cert-fr"],
         env=env,
@@ -71,16 +73,21 @@ def ingest_process(data_dir: Path, url: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_kill_mid_ingest_then_resume_equals_one_clean_run(tmp_path: Path, feed_url: str) -> None:
+def test_kill_mid_ingest_then_resume_equals_one_clean_run(
+    tmp_path: Path, feed_url: str, backend: Backend
+) -> None:
+    """The ingest into `backend` is killed with SIGKILL, then resumed: the result equals one clean
+    run into the embedded store (the reference)."""
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
     for data_dir in (clean, crashed):
         data_dir.mkdir()
-        EmbeddedStore(data_dir).initialize()
+    EmbeddedStore(clean).initialize()
+    store = backend.open(crashed)
+    store.initialize()
     settings = load_settings(environ=server_env(clean))
     Pipeline(settings, EmbeddedStore(clean), "cert-fr").run()  # the same feed, read from its folder
 
-    process = ingest_process(crashed, feed_url)
-    store = EmbeddedStore(crashed)
+    process = ingest_process(crashed, feed_url, backend)
     deadline = time.monotonic() + 60
     cursor = None
     while time.monotonic() < deadline and process.poll() is None:
@@ -99,13 +106,13 @@ def test_kill_mid_ingest_then_resume_equals_one_clean_run(tmp_path: Path, feed_u
     assert process.poll() is None, "the ingest finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    partial_state = snapshot(crashed)
+    partial_state = snapshot(crashed, store)
     assert 0 < len(partial_state) < len(snapshot(clean))
 
-    resumed = ingest_process(crashed, feed_url)
+    resumed = ingest_process(crashed, feed_url, backend)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err.decode()
-    assert snapshot(crashed) == snapshot(clean)
+    assert snapshot(crashed, store) == snapshot(clean)
     assert re.search(rb"dead-lettered:\s+0\n", out)
 
 

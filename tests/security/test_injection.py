@@ -17,8 +17,7 @@ import requests
 from config import Secret, load_settings
 from indexer.pipeline import Pipeline
 from indexer.store.base import NewObject
-from indexer.store.embedded import EmbeddedStore
-from tests.conftest import TAXII, LiveServer, prepare_store, server_env, start_server
+from tests.conftest import TAXII, Backend, LiveServer, prepare_store, server_env, start_server
 from tests.security.helpers import all_exports, export, failures, indicator, post
 
 INJECTED_URL = "http://evil-inj.example/\n0.0.0.0/0\n8.8.8.8"
@@ -97,7 +96,7 @@ def test_a_bad_value_put_straight_into_the_store_is_never_exported(server: LiveS
         indicator("[ipv4-addr:value = '0.0.0.0/0']"),
         indicator("[domain-name:value = 'planted.example\r\n8.8.8.8']"),
     ]
-    store = EmbeddedStore(server.data_dir)
+    store = server.open_store()  # the server's own backend
     try:
         store.add_objects(
             collection,
@@ -134,7 +133,9 @@ class InjectingUpstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(tmp_path: Path) -> None:
+def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(
+    tmp_path: Path, backend: Backend
+) -> None:
     import dataclasses
 
     bad = indicator("[ipv4-addr:value = '5.188.70.1\n0.0.0.0/0']")
@@ -142,9 +143,9 @@ def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(tmp_path
     InjectingUpstream.objects = [bad, good]
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), InjectingUpstream)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    keys = prepare_store(tmp_path)
+    keys = prepare_store(tmp_path, backend)
     try:
-        base = load_settings(environ=server_env(tmp_path))
+        base = load_settings(environ=server_env(tmp_path, **backend.env))
         conn = dataclasses.replace(
             base.connectors["cert-fr"],
             name="upstream",
@@ -157,13 +158,13 @@ def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(tmp_path
             source_name="Upstream ISAC",
         )
         settings = dataclasses.replace(base, connectors={"upstream": conn})
-        store = EmbeddedStore(tmp_path)
+        store = backend.open(tmp_path)
         store.initialize()
         Pipeline(settings, store, "upstream").run()
         store.close()
     finally:
         httpd.shutdown()
-    live = start_server(tmp_path, keys)
+    live = start_server(tmp_path, keys, backend=backend)
     try:
         texts = all_exports(live, "city-indicators")
     finally:

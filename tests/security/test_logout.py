@@ -11,8 +11,7 @@ from pathlib import Path
 import requests
 
 from cyberlab.accounts import rotate
-from indexer.store.embedded import EmbeddedStore
-from tests.conftest import LiveServer, prepare_store, start_server
+from tests.conftest import Backend, LiveServer, prepare_store, start_server
 from tests.security.http_support import csrf, web_login
 
 
@@ -40,13 +39,13 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(server: LiveServer) -
     assert fresh.get(f"{server.url}/sightings/upload", allow_redirects=False, timeout=10).status_code == 200
 
 
-def test_rotating_a_key_ends_its_sessions(tmp_path: Path) -> None:
-    keys = prepare_store(tmp_path)
-    server = start_server(tmp_path, keys, workers=2)
+def test_rotating_a_key_ends_its_sessions(tmp_path: Path, backend: Backend) -> None:
+    keys = prepare_store(tmp_path, backend)
+    server = start_server(tmp_path, keys, workers=2, backend=backend)
     try:
         analyst, response = web_login(server.url, "analyst", keys["analyst"])
         assert response.status_code == 302
-        store = EmbeddedStore(tmp_path)
+        store = server.open_store()
         rotate(store, "analyst")
         account = store.get_account("analyst")
         store.close()

@@ -16,7 +16,6 @@ from cyberlab.auth import hash_key
 from indexer.normalize.common import indicator_id, pattern_for
 from indexer.sightings import partner_identity
 from indexer.store.base import Account
-from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import now_micros
 from indexer.tlp import MARKING_FOR_LEVEL
 from tests.conftest import TAXII, LiveServer
@@ -28,7 +27,7 @@ SIGHTINGS = "partner-sightings"
 @pytest.fixture(scope="module")
 def live(server: LiveServer) -> LiveServer:
     """The shared server with a second partner account."""
-    store = EmbeddedStore(server.data_dir)
+    store = server.open_store()  # the server's own backend
     if store.get_account(RIVAL[0]) is None:
         store.add_account(Account(RIVAL[0], "partner", hash_key(RIVAL[1]), now_micros()))
     store.close()

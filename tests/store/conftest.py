@@ -43,4 +43,5 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
         assert isinstance(backend, ElasticStore)
         backend._es().indices.delete(index=f"{backend.settings.index_prefix}-*")
+        backend._es().indices.delete_template(name=f"{backend.settings.index_prefix}-*", ignore=404)
     backend.close()

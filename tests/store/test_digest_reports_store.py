@@ -49,7 +49,7 @@ class MetaIndexStandIn(ElasticDigestReports):
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
 
-    def _put(self, doc_id: str, body: dict[str, Any]) -> None:
+    def _put(self, doc_id: str, body: dict[str, Any], listed: bool = False) -> None:
         import json
 
         self.docs[doc_id] = json.loads(json.dumps(body))  # what comes back from JSON: lists, not tuples

@@ -48,13 +48,22 @@ def test_taxii_page_is_one_keyset_search() -> None:
                     {"term": {"collection": "c1"}},
                     {"terms": {"type": ["indicator"]}},
                     {"bool": {"should": [{"term": {"is_last": True}}], "minimum_should_match": 1}},
-                    {"range": {"date_added": {"gt": "2023-11-14T22:13:20.000001Z"}}},
+                    {"range": {"date_added": {"gt": 1_700_000_000_000_001}}},
                 ]
             }
         },
         "sort": [{"date_added": "asc"}, {"id": "asc"}, {"version": "asc"}],
-        "search_after": [1_700_000_000_000_005_000, "indicator--x", 7],
+        "search_after": [1_700_000_000_000_005, "indicator--x", 7],
     }
+
+
+def test_times_are_exact_micros_and_any_legal_time_fits() -> None:
+    """search_after resumes at the very stamp the store assigned (a long, not date_nanos, which
+    read the number back as milliseconds); a far-future added_after is a plain empty range."""
+    future = q.taxii_page(ObjectQuery("c1", added_after=32_503_680_000_000_000, limit=5))  # 3000-01-01
+    assert {"range": {"date_added": {"gt": 32_503_680_000_000_000}}} in future["query"]["bool"]["filter"]
+    assert q.clamp(10**30) == 2**63 - 1
+    assert q.taxii_page(ObjectQuery("c1", limit=50_000))["size"] == q.WINDOW  # never past the window
 
 
 def test_version_selection_and_ids() -> None:
@@ -72,15 +81,19 @@ def test_version_selection_and_ids() -> None:
 
 def test_plain_text_search_reads_no_syntax() -> None:
     body = q.search(SearchQuery(collections=("c1",), text="' OR 1=1 -- title:*", max_tlp=3, sort="relevance"))
+    fields = ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"]
     assert body["query"]["bool"]["must"] == [
         {
-            "multi_match": {
-                "query": "' OR 1=1 -- title:*",
-                "fields": ["value^4", "name^2", "description", "pattern", "labels"],
-                "operator": "and",
+            "bool": {
+                "must": [
+                    {"multi_match": {"query": word, "type": "phrase", "fields": fields}}
+                    for word in ("or", "1 1", "title")  # words as the index holds them; "'" holds none
+                ]
             }
         }
     ]
+    assert q.text_query("* --", advanced=False) == {"match_none": {}}
+    assert q.words("Évil.Example.com 198.51.100.7 snake_case") == "evil example com 198 51 100 7 snake case"
     assert body["sort"] == [{"_score": "desc"}, {"doc_key": "asc"}]
     assert body["track_total_hits"] == 10_001
     assert body["query"]["bool"]["filter"][:3] == [
@@ -104,7 +117,7 @@ def test_advanced_search_uses_query_string() -> None:
         {
             "query_string": {
                 "query": "brute OR phishing",
-                "fields": ["value^4", "name^2", "description", "pattern", "labels"],
+                "fields": ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"],
             }
         }
     ]
@@ -149,7 +162,9 @@ def test_mappings_follow_the_design() -> None:
         assert search[keyword]["type"] == "keyword", keyword
     for date in ("first_seen", "last_seen", "valid_until"):
         assert search[date]["type"] == "date", date
-    assert objects["date_added"]["type"] == "date_nanos"
+    assert objects["date_added"]["type"] == "long"  # micros: exact in search_after and ranges
+    assert q.templates("cl")["cl-objects"]["mappings"]["_routing"] == {"required": True}
+    assert q.templates("cl", shards=3, replicas=1)["cl-search"]["settings"]["number_of_replicas"] == 1
     for text in ("name", "description", "pattern", "value"):
         assert search[text]["type"] == "text" and search[text]["fields"]["raw"]["type"] == "keyword"
     assert search["ip_ranges"]["type"] == "ip_range"
@@ -248,7 +263,7 @@ def test_a_taxii_page_costs_one_elasticsearch_request(fake_es: str, tmp_path: Pa
                     {"id": f"indicator--00000000-0000-4000-8000-{n:012d}", "type": "indicator"}
                 ),
             },
-            "sort": [1_767_225_600_000_000_000 + n * 1000, f"indicator--{n}", 1],
+            "sort": [1_767_225_600_000_000 + n, f"indicator--{n}", 1],
         }
         for n in range(101)
     ]
@@ -271,3 +286,49 @@ def test_a_taxii_page_costs_one_elasticsearch_request(fake_es: str, tmp_path: Pa
     assert len(searches) == 1
     assert searches[0][1] == "/cyberlab-objects/_search"
     assert searches[0][2]["size"] == 101
+
+
+def test_the_cli_names_an_unreachable_elasticsearch_and_exits_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import server_env
+
+    url = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", "reindex", "--to", "elasticsearch"],
+        env=server_env(
+            tmp_path,
+            CYBERLAB_STORE__ELASTICSEARCH__HOSTS=url,
+            CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"Elasticsearch at {url} is unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_elasticsearch_down_during_a_request_is_a_taxii_503_with_retry_after(tmp_path: Path) -> None:
+    """Nothing listens at the configured URL: the server still answers, in TAXII's words."""
+    server = start_server(
+        tmp_path,
+        {},
+        CYBERLAB_STORE__BACKEND="elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=f"http://127.0.0.1:{free_port()}",
+        CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+    )
+    try:
+        response = requests.get(
+            server.collection_url("public-blocklist") + "objects/", headers={"Accept": TAXII}, timeout=30
+        )
+        ready = requests.get(f"{server.url}/readyz", timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"].isdigit()
+    assert response.headers["Content-Type"].startswith("application/taxii+json")
+    assert response.json()["title"] == "Store unavailable"
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"

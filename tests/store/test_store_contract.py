@@ -213,14 +213,14 @@ def test_spec_version_filter_that_matches_nothing_or_everything(store: Store) ->
     assert len(store.query(ObjectQuery(COLL, spec_versions=("2.0", "2.1"))).objects) == 2
 
 
-def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
-    """copy_store between two real stores (the CLI runs it into Elasticsearch)."""
+def test_reindex_copies_every_version_once(tmp_path: Path, store: Store) -> None:
+    """copy_store from an embedded store into each backend (the CLI runs it into Elasticsearch)."""
     from indexer.reindex import copy_store
 
-    source, target = EmbeddedStore(tmp_path / "a"), EmbeddedStore(tmp_path / "b")
+    source, target = EmbeddedStore(tmp_path / "a"), store
     source.initialize()
-    target.initialize()
-    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2), obj(3, stix_type="malware")])
+    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2)])
+    source.add_objects(COLL, [obj(3, stix_type="malware")], owner="acme")
     source.add_account(Account("acme", "subscriber", "scrypt$x", 1))
     source.save_cursor("city-soc", "offset=5")
     report = copy_store(source, target, [COLL], ["city-soc"])
@@ -230,6 +230,8 @@ def test_reindex_copies_every_version_once(tmp_path: Path) -> None:
     assert [(o.id, o.version, o.body) for o in copied] == [(o.id, o.version, o.body) for o in original]
     assert copy_store(source, target, [COLL]).objects == {"duplicate": 4}
     assert target.get_cursor("city-soc") == "offset=5"
+    assert target.object_owner(COLL, obj(3, stix_type="malware").id) == "acme"  # owners travel
+    assert target.object_owner(COLL, obj(1).id) == ""
 
 
 # -- the caller's scope: per-version TLP and owners (issue 10, items 3, 5, 6) ------------------
@@ -310,3 +312,103 @@ def test_an_embedded_store_from_before_per_version_tlp_is_migrated(tmp_path: Pat
     assert ids(green) == [(marked(2, 0).id, 100)]
     assert store.object_owner(COLL, marked(1, 0).id) == ""  # nobody knows who stored it: the platform
     store.close()
+
+
+def test_last_change_follows_adds_and_deletes(store: Store) -> None:
+    assert store.last_change(COLL) == 0
+    store.add_objects(COLL, [obj(1), obj(2)])
+    added = store.last_change(COLL)
+    assert added == store.newest_date_added(COLL) > 0
+    assert store.delete_object(COLL, obj(2).id) == 1
+    deleted = store.last_change(COLL)
+    assert deleted > added, "a delete is a change too (exports and their Last-Modified follow it)"
+    assert store.last_change(OTHER) == 0  # per collection
+    assert store.delete_object(COLL, obj(9).id) == 0
+    assert store.last_change(COLL) == deleted  # deleting nothing changes nothing
+    store.add_objects(COLL, [obj(3)])
+    assert store.last_change(COLL) > deleted
+
+
+def test_end_sessions_bumps_the_generation_and_keeps_the_rest(store: Store) -> None:
+    store.add_account(Account("ana", "analyst", "hash-1", 1))
+    store.end_sessions("ana")
+    store.end_sessions("ana")
+    account = store.get_account("ana")
+    assert account is not None and account.session_generation == 2 and account.key_hash == "hash-1"
+    assert [a.session_generation for a in store.list_accounts()] == [2]
+    store.end_sessions("nobody")  # no such account: nothing to end, no error
+
+
+# -- a document the backend refuses (Elasticsearch's mapping) is that object's failure alone ------
+def _sighting(n: int, version: int, count: int, of: str) -> NewObject:
+    oid = f"sighting--{uuid.UUID(int=n)}"
+    body = orjson.dumps({"id": oid, "type": "sighting", "sighting_of_ref": of, "count": count, "v": version})
+    return NewObject(oid, "sighting", version, f"v{version}", "2.1", body)
+
+
+TOO_BIG = 2**63  # past a long: Elasticsearch refuses the search document (validation stops it earlier)
+
+
+def test_a_refused_document_rejects_its_object_and_stores_the_rest(store: Store) -> None:
+    from indexer.search.model import SearchQuery
+    from indexer.store.base import Rejected
+
+    if isinstance(store, EmbeddedStore):
+        pytest.skip("the embedded store has no mapping to refuse a document")
+    target = obj(1)
+    store.add_objects(COLL, [target, _sighting(10, 100, 1, target.id)])
+    outcomes = store.add_objects(
+        COLL,
+        [
+            obj(2),
+            _sighting(10, 200, TOO_BIG, target.id),  # a new version of a stored sighting
+            _sighting(11, 100, TOO_BIG, target.id),  # a new sighting
+            _sighting(12, 100, 5, target.id),
+            obj(3),
+        ],
+    )
+    assert outcomes[0] == outcomes[3] == outcomes[4] == "added"
+    for refused in (outcomes[1], outcomes[2]):
+        assert isinstance(refused, Rejected) and refused == "rejected"
+        assert "long" in refused.reason, refused.reason
+    stored = store.query(ObjectQuery(COLL, versions=("all",), limit=50)).objects
+    assert sorted(ids(stored)) == sorted(
+        [(target.id, 1_000), (f"sighting--{uuid.UUID(int=10)}", 100), (obj(2).id, 1_000),
+         (f"sighting--{uuid.UUID(int=12)}", 100), (obj(3).id, 1_000)]
+    )  # fmt: skip
+    # The stored sighting keeps its first version as the latest, in TAXII and in search.
+    latest = store.query(ObjectQuery(COLL, ids=(f"sighting--{uuid.UUID(int=10)}",))).objects
+    assert [o.version for o in latest] == [100]
+    hits = store.search(SearchQuery(collections=(COLL,), ids=(target.id,), limit=5)).hits
+    assert [h.sightings for h in hits] == [1 + 5]  # the refused ones counted nothing
+    # The same object, fixed, goes in afterwards.
+    assert store.add_objects(COLL, [_sighting(11, 100, 3, target.id)]) == ["added"]
+    hits = store.search(SearchQuery(collections=(COLL,), ids=(target.id,), limit=5)).hits
+    assert [h.sightings for h in hits] == [1 + 5 + 3]
+
+
+def test_ingest_reports_a_refused_object_as_its_own_failure(store: Store, tmp_path: Path) -> None:
+    from indexer.ingest import ingest_objects
+    from tests.conftest import make_settings
+
+    if isinstance(store, EmbeddedStore):
+        pytest.skip("the embedded store has no mapping to refuse a document")
+    collection = make_settings(tmp_path).collection("security")
+    assert collection is not None
+    good = {
+        "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.UUID(int=7, version=4)}",
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00.000Z",
+    }  # fmt: skip
+    bad = {
+        "type": "sighting", "spec_version": "2.1", "id": f"sighting--{uuid.UUID(int=8, version=4)}",
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "sighting_of_ref": good["id"], "count": TOO_BIG,
+    }  # fmt: skip
+    # validate=False: the STIX check (count <= 999999999) would stop it before the store.
+    report = ingest_objects(store, collection, [good, bad], validate=False, sanitizer=None)
+    assert [s.id for s in report.successes] == [good["id"]]
+    assert [f.id for f in report.failures] == [bad["id"]]
+    assert report.failures[0].message.startswith("the store refused it: ")
+    assert report.counts["rejected"] == 1 and report.counts["added"] == 1
