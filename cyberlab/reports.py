@@ -40,7 +40,9 @@ def file_report(store: Store, sanitizer: Sanitizer, reporter: str, kind: str, va
     return report
 
 
-def accept(store: Store, settings: Settings, report: CheckReport, analyst: str) -> CheckReport:
+def accept(
+    store: Store, settings: Settings, sanitizer: Sanitizer, report: CheckReport, analyst: str
+) -> CheckReport:
     if report.status != "open":
         raise ReportError(f"this report was already {report.status}")
     collection = settings.collection(settings.reports_collection)
@@ -72,7 +74,7 @@ def accept(store: Store, settings: Settings, report: CheckReport, analyst: str) 
     if until:
         indicator["valid_until"] = until
     # The analyst confirmed it, but the city's own assets and known-benign values still never go out.
-    result = ingest_objects(store, collection, [platform, indicator], sanitizer=Sanitizer(settings.sanitize))
+    result = ingest_objects(store, collection, [platform, indicator], sanitizer=sanitizer)
     failed = [f for f in result.failures if f.id == indicator["id"]]
     if failed:
         raise ReportError(f"the indicator could not be stored: {failed[0].message}")

@@ -41,6 +41,17 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`cyberlab ARGS` as its own process, with the test settings on `data_dir`."""
+    return subprocess.run(
+        [sys.executable, "-m", "cyberlab.cli", *args],
+        env=server_env(data_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def make_settings(data_dir: Path) -> Settings:
     return load_settings(environ=server_env(data_dir))
 

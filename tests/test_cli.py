@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,21 +16,11 @@ from tests.conftest import (
     SIGNING_KEY,
     TAXII,
     Backend,
+    cli,
     make_settings,
     prepare_store,
-    server_env,
     start_server,
 )
-
-
-def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cyberlab.cli", *args],
-        env=server_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_help_explains_the_commands(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def decide(report_id: str) -> Response | tuple[str, int]:
         raise TaxiiError(404, "Not found", "there is no such report")
     try:
         if request.form.get("action") == "accept":
-            accept(svc.store, svc.settings, found, caller.name or "")
+            accept(svc.store, svc.settings, svc.sanitizer, found, caller.name or "")
         elif request.form.get("action") == "reject":
             reject(svc.store, found, caller.name or "", request.form.get("reason", ""))
         else:

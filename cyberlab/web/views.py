@@ -19,6 +19,7 @@ from cyberlab.errors import TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
+from cyberlab.web.trends import KINDS as TREND_KINDS
 from cyberlab.web.trends import build_trend
 from indexer.search.model import SORTS, SearchQuery
 from indexer.sightings import MAX_LINES
@@ -40,7 +41,6 @@ KIND_NAMES = {
 
 
 HOME_ROWS = 15  # rows in each table of the home page
-TREND_KIND_NAMES = ("ip", "domain", "url", "hash", "other")  # the chart's kinds (cyberlab.web.trends)
 
 
 def kind_name(kind: str) -> str:
@@ -190,7 +190,7 @@ def home() -> str:
         sighted=value_rows(sighted, HOME_ROWS),
         trend=trend,
         kinds=KIND_NAMES,
-        trend_kinds=TREND_KIND_NAMES,
+        trend_kinds=TREND_KINDS,
     )
 
 

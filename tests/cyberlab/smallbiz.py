@@ -7,13 +7,10 @@ parse what arrived with the stdlib email package.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -22,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from indexer.normalize.common import indicator_id, pattern_for, source_reference
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import LiveServer, free_port, server_env
+from tests.conftest import LiveServer, free_port
 
 
 def indicator(
@@ -71,16 +68,6 @@ def login(server: LiveServer, role: str) -> requests.Session:
 def csrf(session: requests.Session, url: str) -> str:
     page = session.get(url, timeout=10).text
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-
-
-def cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cyberlab.cli", *args],
-        env=server_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @dataclass

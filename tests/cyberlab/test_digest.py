@@ -23,12 +23,13 @@ from tests.conftest import (
     TEST_CONFIG,
     Backend,
     LiveServer,
+    cli,
     make_settings,
     prepare_store,
     server_env,
     start_server,
 )
-from tests.cyberlab.smallbiz import SmtpServer, cli, csrf, indicator, login
+from tests.cyberlab.smallbiz import SmtpServer, csrf, indicator, login
 
 GREEN_IP = "198.51.100.23"
 GREEN_DOMAIN = "phish-login.example"
