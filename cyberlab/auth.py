@@ -257,9 +257,10 @@ def max_tlp_rank(caller: Caller) -> int | None:
     return None if clearance >= len(TLP_ORDER) - 1 else clearance
 
 
-# Roles that read only their own objects in the partner-sightings collection: a partner's name
-# and what it saw are for the city's analysts, not for the other partners (the anonymized
-# counts of the pivot stay for everyone).
+# Roles that read only their own objects wherever they may write (the partner-sightings
+# collection, and any collection an admin opens to partners' posts): a partner's name and what it
+# saw or posted are for the city's analysts, not for the other partners (the anonymized counts of
+# the pivot stay for everyone). Where such a role may only read, it reads everything it is cleared for.
 OWN_OBJECTS_ONLY = ("partner",)
 
 
@@ -273,8 +274,11 @@ class ReadScope:
 
 def read_scope(caller: Caller, collection: CollectionSettings, sightings_collection: str) -> ReadScope:
     """The caller's scope in a collection it may read. sightings_collection: the id or alias of
-    Settings.sightings_collection, where partners read only their own objects."""
-    own_only = caller.role in OWN_OBJECTS_ONLY and sightings_collection in (collection.id, collection.alias)
+    Settings.sightings_collection; there, and in every collection they may write to, partners read
+    only their own objects."""
+    own_only = caller.role in OWN_OBJECTS_ONLY and (
+        sightings_collection in (collection.id, collection.alias) or caller.role in collection.write_roles
+    )
     return ReadScope(max_tlp_rank(caller), (caller.name or "") if own_only else None)
 
 

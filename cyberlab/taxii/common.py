@@ -95,11 +95,13 @@ def readable_query(
     query = replace(query, max_tlp_rank=scope.max_tlp_rank, owner=scope.owner)
     if object_id is not None:
         owner = svc.store.object_owner(collection.id, object_id)
-        if write and owner is not None and caller.role != "admin" and owner != write_owner(caller):
-            raise TaxiiError(403, "Forbidden", "another account stored this object: only it may delete it")
         probe = replace(query, versions=("all",), spec_versions=(), added_after=None, after=None, limit=1)
+        # What the caller may not see is absent for every method: a DELETE of an object outside its
+        # scope is the same 404 as a GET, so neither tells whether another partner stored that id.
         if owner is None or not svc.store.query(probe).objects:
             raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+        if write and caller.role != "admin" and owner != write_owner(caller):
+            raise TaxiiError(403, "Forbidden", "another account stored this object: only it may delete it")
     return query, fingerprint
 
 

@@ -103,8 +103,10 @@ def test_a_partner_cannot_delete_another_partners_sighting(live: LiveServer) -> 
     live.post_objects("city-indicators", [city_indicator("1.2.10.1")])
     line = report(live, "1.2.10.1", 3)
     deleted = taxii(live, "DELETE", f"objects/{line['sighting_id']}/", "rival")
-    assert deleted.status_code == 403, deleted.text
-    assert "another account" in deleted.json()["description"]
+    # The rival cannot see it, so it is not there for the rival: the same 404 a GET answers
+    # (a 403 would confirm that another partner reported this id).
+    assert deleted.status_code == 404, deleted.text
+    assert taxii(live, "GET", f"objects/{line['sighting_id']}/", "rival").status_code == 404
     assert pivot(live, line["indicator_id"])["sightings"]["count"] == 3
     # Its owner may delete it.
     assert taxii(live, "DELETE", f"objects/{line['sighting_id']}/", "partner").status_code == 200
@@ -245,3 +247,44 @@ def test_partners_read_only_their_own_objects_in_partner_sightings(live: LiveSer
     counts = pivot(live, mine["indicator_id"], "rival")["sightings"]
     assert (counts["organizations"], counts["count"]) == (2, 9)
     assert "by_organization" not in counts
+
+
+def test_partners_do_not_read_each_other_in_a_collection_they_both_write(live: LiveServer) -> None:
+    """Beyond the sightings collection: wherever partners may post (the test config's inbox), each
+    reads only its own posts; a GET, a manifest, the versions and a DELETE of the other's id are all
+    the same 404 / absence, so none tells that the id exists. Subscribers (readers) see both."""
+    mine = {
+        **city_indicator("1.2.10.20", "Partner's own report"),
+        "id": "indicator--0b0b0b0b-0000-4000-8000-000000000020",
+    }
+    theirs = {
+        **city_indicator("1.2.10.21", "Rival's report"),
+        "id": "indicator--0b0b0b0b-0000-4000-8000-000000000021",
+    }
+    assert post(live, "inbox", [mine], "partner")["success_count"] == 1
+    assert post(live, "inbox", [theirs], "rival")["success_count"] == 1
+
+    def get(path: str, who: str) -> requests.Response:
+        return requests.get(
+            live.collection_url("inbox") + path, auth=auth(live, who), headers={"Accept": TAXII}, timeout=30
+        )
+
+    def ids(path: str, who: str) -> set[str]:
+        response = get(path, who)
+        assert response.status_code == 200, response.text
+        return {o["id"] for o in response.json().get("objects", [])}
+
+    for who, own, other in (("partner", mine, theirs), ("rival", theirs, mine)):
+        assert own["id"] in ids("objects/?limit=500", who)
+        assert other["id"] not in ids("objects/?limit=500", who)
+        assert other["id"] not in ids("manifest/?limit=500", who)
+        for path in (f"objects/{other['id']}/", f"objects/{other['id']}/versions/"):
+            assert get(path, who).status_code == 404, (who, path)
+        delete = requests.delete(
+            live.collection_url("inbox") + f"objects/{other['id']}/",
+            auth=auth(live, who),
+            headers={"Accept": TAXII},
+            timeout=30,
+        )
+        assert delete.status_code == 404, delete.text
+    assert {mine["id"], theirs["id"]} <= ids("objects/?limit=500", "subscriber")
