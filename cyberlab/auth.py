@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import request, session
 from limits import parse as parse_limit
@@ -26,6 +27,7 @@ from limits.strategies import MovingWindowRateLimiter
 from config import CollectionSettings, Settings
 from config.settings import ROLES
 from cyberlab.errors import TaxiiError
+from cyberlab.failed_logins import FailedLogins
 from indexer.store.base import SERVER, Account, Store
 from indexer.tlp import TLP_ORDER
 
@@ -93,19 +95,33 @@ class LoginThrottle:
     """Failed logins per client address (HTTP Basic and the login form count together).
 
     Over the limit, a 429 answers before any scrypt runs: wrong keys can neither be guessed fast
-    nor used to keep the CPU busy. Counts live in the rate limiter's storage (per worker with
-    memory://, shared with redis://).
+    nor used to keep the CPU busy. Counts are shared by every worker: with memory:// in a SQLite
+    file beside the store (cyberlab/failed_logins.py), otherwise in the limiter's storage (redis://).
     """
 
-    def __init__(self, limit: str, storage: str) -> None:
+    def __init__(self, limit: str, storage: str, shared_file: Path | None = None) -> None:
         self._limit = parse_limit(limit)
+        # memory:// would count per worker: count in a file every worker shares instead.
+        self._shared = (
+            FailedLogins(shared_file, self._limit)
+            if shared_file is not None and storage.startswith("memory://")
+            else None
+        )
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
 
-    def check(self, address: str) -> None:
+    def _retry_after(self, address: str) -> int | None:
+        if self._shared is not None:
+            return self._shared.retry_after(address)
         if self._limiter.test(self._limit, "failed-login", address):
-            return
+            return None
         reset = self._limiter.get_window_stats(self._limit, "failed-login", address).reset_time
-        retry_after = str(max(1, math.ceil(reset - time.time())))
+        return max(1, math.ceil(reset - time.time()))
+
+    def check(self, address: str) -> None:
+        wait = self._retry_after(address)
+        if wait is None:
+            return
+        retry_after = str(wait)
         raise TaxiiError(
             429,
             "Too Many Requests",
@@ -114,7 +130,10 @@ class LoginThrottle:
         )
 
     def failed(self, address: str) -> None:
-        self._limiter.hit(self._limit, "failed-login", address)
+        if self._shared is not None:
+            self._shared.failed(address)
+        else:
+            self._limiter.hit(self._limit, "failed-login", address)
 
 
 class Authenticator:
@@ -206,7 +225,8 @@ def build_authenticator(settings: Settings, store: Store) -> Authenticator:
     limits = settings.rate_limit
     throttle = None
     if limits.enabled and limits.failed_logins:
-        throttle = LoginThrottle(limits.failed_logins, limits.storage)
+        shared = settings.store.data_dir / "failed-logins.db"
+        throttle = LoginThrottle(limits.failed_logins, limits.storage, shared)
     return Authenticator(store, throttle)
 
 
