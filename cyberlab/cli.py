@@ -352,7 +352,8 @@ def expire(ctx: Context, collections: tuple[str, ...], dry_run: bool) -> None:
 )
 @pass_context
 def reindex(ctx: Context, backend: str) -> None:
-    """Copy the embedded store (every version, account and connector cursor) into Elasticsearch.
+    """Copy the embedded store into Elasticsearch: every object version, account, connector
+    cursor, digest subscription, check report, dead letter and the ingest totals.
 
     Safe to re-run: objects already copied count as duplicates. Afterwards set
     store.backend = "elasticsearch" and restart the server and the worker.
@@ -370,7 +371,11 @@ def reindex(ctx: Context, backend: str) -> None:
         cursors = [cursor_key(name) for name in ctx.settings.connectors]  # as the pipeline keys them
         report = copy_store(source, target, collections, cursors, bar.update)
     outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(report.objects.items())) or "nothing"
-    click.echo(f"objects: {outcomes}; accounts: {report.accounts}; cursors: {report.cursors}")
+    click.echo(
+        f"objects: {outcomes}; accounts: {report.accounts}; cursors: {report.cursors}; "
+        f"digest subscriptions: {report.digests}; check reports: {report.check_reports}; "
+        f"dead letters: {report.dead_letters}; ingest totals: {report.ingest_totals} connectors"
+    )
 
 
 @main.command()

@@ -13,7 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indexer.store.base import Account, Keyset, NewObject, ObjectQuery, StatusRecord, Store
+from indexer.store.base import (
+    Account,
+    CheckReport,
+    DigestState,
+    DigestSubscription,
+    Keyset,
+    NewObject,
+    ObjectQuery,
+    StatusRecord,
+    Store,
+)
 from indexer.store.embedded import EmbeddedStore
 
 COLL = "coll-a"
@@ -232,6 +242,47 @@ def test_reindex_copies_every_version_once(tmp_path: Path, store: Store) -> None
     assert target.get_cursor("city-soc") == "offset=5"
     assert target.object_owner(COLL, obj(3, stix_type="malware").id) == "acme"  # owners travel
     assert target.object_owner(COLL, obj(1).id) == ""
+
+
+def test_reindex_brings_the_operators_state_along(tmp_path: Path, store: Store) -> None:
+    """Digests (with what was mailed, in the new store's stamps), the report queue, dead letters
+    and ingest totals travel with the objects, once: a second copy adds nothing."""
+    from indexer.reindex import copy_store
+
+    source, target = EmbeddedStore(tmp_path / "a"), store
+    source.initialize()
+    source.add_objects(COLL, [obj(1), obj(2)])
+    mailed_up_to = source.newest_date_added(COLL)
+    source.add_objects(COLL, [obj(3)])  # added after the last digest: still to be mailed
+    source.save_digest_subscription(
+        DigestSubscription("acme", True, "daily", (COLL,), "soc@acme.example", html=False, updated=5)
+    )
+    source.save_digest_state(DigestState("acme", mailed_up_to, sent_at=7))
+    source.add_check_report(CheckReport("r1", "acme", "domain", "evil.example", created=9))
+    source.add_dead_letter("city-soc", "eve", "eve.json:12", "not JSON", b"{oops")
+    source.record_ingest("city-soc", {"created": 3, "invalid": 1})
+
+    report = copy_store(source, target, [COLL])
+    assert (report.digests, report.check_reports, report.dead_letters, report.ingest_totals) == (1, 1, 1, 1)
+    assert target.get_digest_subscription("acme") == source.get_digest_subscription("acme")
+    state = target.get_digest_state("acme")
+    assert state is not None and state.sent_at == 7
+    # In the target's stamps: objects 1 and 2 count as mailed, object 3 does not.
+    pending = target.query(ObjectQuery(COLL, added_after=state.up_to, limit=10)).objects
+    assert [o.id for o in pending] == [obj(3).id]
+    assert target.get_check_report("r1") == source.get_check_report("r1")
+    [letter] = target.list_dead_letters()
+    assert (letter.connector, letter.origin, letter.reason, letter.payload) == (
+        "city-soc",
+        "eve.json:12",
+        "not JSON",
+        b"{oops",
+    )
+    assert target.ingest_totals() == source.ingest_totals()
+
+    again = copy_store(source, target, [COLL])
+    assert (again.digests, again.check_reports, again.dead_letters, again.ingest_totals) == (0, 0, 0, 0)
+    assert len(target.list_dead_letters()) == 1 and target.ingest_totals() == source.ingest_totals()
 
 
 # -- the caller's scope: per-version TLP and owners (issue 10, items 3, 5, 6) ------------------
