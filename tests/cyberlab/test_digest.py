@@ -214,9 +214,12 @@ def test_unsubscribe_link_works_without_login_and_only_for_its_account(
     assert requests.post(f"{site.url}/digest/unsubscribe/{other}", timeout=10).status_code == 400
 
 
-def test_worker_sends_due_digests_on_its_schedule(tmp_path: Path, smtp: SmtpServer) -> None:
-    keys = prepare_store(tmp_path)
-    live = start_server(tmp_path, keys)
+def test_worker_sends_due_digests_on_its_schedule(tmp_path: Path, site: LiveServer, smtp: SmtpServer) -> None:
+    """`cyberlab worker --once` over the site's backend (a fresh store of that backend, so the
+    site's own digests are left alone)."""
+    backend = Backend.make(site.backend.name if site.backend else "sqlite")
+    keys = prepare_store(tmp_path, backend)
+    live = start_server(tmp_path, keys, backend=backend)
     try:
         live.post_objects("city-indicators", [indicator("ipv4", "192.0.2.200", random_id=True)])
         assert subscribe(live, "subscriber", collection=collection_ids(live, "city-indicators")).ok
@@ -230,7 +233,10 @@ def test_worker_sends_due_digests_on_its_schedule(tmp_path: Path, smtp: SmtpServ
         TEST_CONFIG.read_text()
         + "\n[connectors.city-soc]\nenabled = false\n[connectors.cert-fr]\nenabled = false\n"
     )
-    done = cli(tmp_path, "worker", "--once", **smtp.env, CYBERLAB_CONFIG=str(config))
+    try:
+        done = cli(tmp_path, "worker", "--once", **backend.env, **smtp.env, CYBERLAB_CONFIG=str(config))
+    finally:
+        backend.drop()
     assert done.returncode == 0, done.stderr
     mine = [m for m in smtp.mailbox.received[before:] if "192[.]0[.]2[.]200" in body(m)]
     assert len(mine) == 1 and [r["value"] for r in attachment(mine[0])] == ["192.0.2.200"]
