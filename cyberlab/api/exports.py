@@ -43,7 +43,7 @@ from indexer.search.values import pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import effective_tlp
-from indexer.wellformed import value_problem
+from indexer.wellformed import scheme_less_url, value_problem
 
 bp = Blueprint("exports", __name__)
 KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
@@ -79,11 +79,14 @@ def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None)
     pattern = indicator.get("pattern", "")
     if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str):
         return []
-    return [
-        Entry(v.value, v.kind, indicator)
-        for v in pattern_values(pattern)
-        if v.kind in KINDS and exportable(v.kind, v.value, min_prefix or _MIN_PREFIX)
-    ]
+    found = []
+    for v in pattern_values(pattern):
+        # A URL stored without its scheme (MISP: `www.example.top/x`) is listed as the http:// URL
+        # it means; an IP address stored as a domain name reaches no list (not a DNS name).
+        value = (scheme_less_url(v.value) or v.value) if v.kind == "url" else v.value
+        if v.kind in KINDS and exportable(v.kind, value, min_prefix or _MIN_PREFIX):
+            found.append(Entry(value, v.kind, indicator))
+    return found
 
 
 _MIN_PREFIX = {4: 16, 6: 32}
