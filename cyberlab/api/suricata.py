@@ -69,8 +69,8 @@ class _Rule:
         return f"{self.indicator.get('id', '')}\x00{self.proto}\x00{self.value}"
 
     @property
-    def age(self) -> tuple[str, str]:
-        return (str(self.indicator.get("created", "")), str(self.indicator.get("id", "")))
+    def age(self) -> tuple[int, str]:
+        return (_micros(self.indicator.get("created")), str(self.indicator.get("id", "")))
 
 
 def content(text: str) -> str:
@@ -104,13 +104,16 @@ def _day(stamp: Any) -> str:
     return str(stamp)[:10].replace("-", "_") if isinstance(stamp, str) and len(stamp) >= 10 else "1970_01_01"
 
 
-def _rev(indicator: dict[str, Any]) -> int:
-    stamp = indicator.get("modified") or indicator.get("created")
+def _micros(stamp: Any) -> int:
     try:
-        seconds = parse_timestamp(stamp) // 1_000_000 if isinstance(stamp, str) else 1
+        return parse_timestamp(stamp) if isinstance(stamp, str) else 0
     except ValueError:
-        seconds = 1
-    return min(max(1, seconds), 2**32 - 1)
+        return 0
+
+
+def _rev(indicator: dict[str, Any]) -> int:
+    seconds = _micros(indicator.get("modified") or indicator.get("created")) // 1_000_000
+    return min(max(1, seconds), 2**32 - 1)  # Suricata's rev is an unsigned 32-bit number
 
 
 def _options(collection: str, what: str, row: Row, match: str, classtype: str) -> str:
