@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # (the SOC's old sample logs replayed as if they had just happened).
 DEMO_ENV := CYBERLAB_SERVER__DEV=true CYBERLAB_CONFIG=config/demo.toml
 
-.PHONY: run test lint bench clean chromium bind9-utils screenshots translations axe
+.PHONY: run test lint bench clean chromium bind9-utils unbound screenshots translations axe
 
 $(BIN)/cyberlab: requirements.txt requirements-dev.txt pyproject.toml
 	@# Debian's python3 needs python3-venv for this; install it when it is missing (we run as root).
@@ -27,12 +27,17 @@ run: $(BIN)/cyberlab
 	@echo "TAXII discovery: http://127.0.0.1:8000/taxii2/"
 	$(DEMO_ENV) $(BIN)/cyberlab serve
 
-test: $(BIN)/cyberlab chromium bind9-utils axe
+test: $(BIN)/cyberlab chromium bind9-utils unbound axe
 	$(BIN)/python -m pytest -q
 
 # The RPZ export is checked with BIND's named-checkzone (the test skips, saying so, without it).
 bind9-utils:
 	@command -v named-checkzone >/dev/null || (apt-get update && apt-get install -y bind9-utils)
+
+# ... and loaded into a running Unbound on 127.0.0.1 (tests/cyberlab/resolver.py; skipped without it).
+# Debian's package also enables a system unbound service on port 53 where systemd runs it.
+unbound:
+	@test -x /usr/sbin/unbound || command -v unbound >/dev/null || (apt-get update && apt-get install -y unbound)
 
 # The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
 chromium:

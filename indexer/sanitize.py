@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from config import CollectionSettings, SanitizeSettings
 from indexer.pattern import PatternError, comparisons
 from indexer.tlp import effective_tlp, tlp_rank
-from indexer.wellformed import control_problem, value_problem
+from indexer.wellformed import control_problem, stored_problem, value_problem
 
 log = logging.getLogger(__name__)
 REF_KEYS = ("sighting_of_ref", "source_ref", "target_ref")
@@ -78,12 +78,14 @@ class Sanitizer:
     def _check(self, kind: str, value: str) -> str | None:
         if control_problem(value):
             return "malformed-value"
-        if kind in ("domain", "url", "email") and value_problem(kind, value):
+        if kind in ("domain", "url", "email") and stored_problem(kind, value):
             return "malformed-value"
         if kind == "ip":
             return self._check_ip(value)
         if kind == "domain":
-            return self._check_domain(value)
+            # STIX takes an IP address as a domain-name value (a MISP `domain` attribute holding
+            # one): vetted as the address it is, so a private or protected one is never shared.
+            return self._check_ip(value) if _looks_like_ip(value) else self._check_domain(value)
         if kind == "url":
             host = (urlsplit(value if "://" in value else f"http://{value}").hostname or "").lower()
             reason = self._check_ip(host) if _looks_like_ip(host) else self._check_domain(host)

@@ -1,9 +1,17 @@
 """Is a value one well-formed IP, CIDR, domain, URL, email address or hash of its kind?
 
 Values end up as lines of firewall and DNS blocklists. A value with a newline inside
-('5.188.70.1\\n0.0.0.0/0') would become several lines, one of them blocking the whole Internet, so
-at ingest a value that is not exactly one well-formed value of its kind is refused (with the
-reason), and the export writers check every line again before emitting it.
+('5.188.70.1\\n0.0.0.0/0') would become several lines, one of them blocking the whole Internet.
+Two questions, two functions:
+
+- value_problem: is it exactly one value a blocklist can carry (an LDH domain with a letter TLD,
+  a scheme://host URL, ...)? The export writers ask it of every line before emitting it.
+- stored_problem: may ingest store it? What STIX 2.1 itself accepts for that property (the
+  schemas' idn-hostname, uri and email formats, indexer/formats.py) is stored, even where no
+  blocklist can use it: a MISP `domain` attribute holding an IP address, a `url` attribute without
+  a scheme (`www.example.top/x`). Never a control character, and never for IPs and hashes anything
+  looser than value_problem. Pattern values are held to the format of the same SCO property (the
+  reference validator checks SCOs, not the values inside patterns).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
+from indexer.formats import is_email, is_idn_hostname, is_uri
 from indexer.pattern import PatternError, comparisons
 
 MAX_VALUE = 2048
@@ -66,6 +75,32 @@ def value_problem(kind: str, value: str, algorithm: str = "") -> str | None:
     check = _CHECKS.get(kind)
     ok = check(value, algorithm) if check else True
     return None if ok else f"is not a well-formed {_NAMES.get(kind, kind)}"
+
+
+def stored_problem(kind: str, value: str, algorithm: str = "") -> str | None:
+    """Why ingest refuses `value` as a `kind` value, or None: value_problem's well-formed values,
+    and what the STIX 2.1 schema format of that kind accepts (see the module docstring)."""
+    problem = value_problem(kind, value, algorithm)
+    if problem is None or kind not in _STIX_FORMATS or control_problem(value) or len(value) > MAX_VALUE:
+        return problem
+    return None if _STIX_FORMATS[kind](value) else problem
+
+
+def _stix_url(value: str) -> bool:
+    # An RFC 3986 URI, or a scheme-less `host[:port][/path]` that is one with `http://` in front
+    # (MISP url attributes; exports.py writes those as http:// URLs where the host is well formed).
+    return is_uri(value) or ("://" not in value and is_uri("http://" + value))
+
+
+_STIX_FORMATS: dict[str, Any] = {"domain": is_idn_hostname, "url": _stix_url, "email": is_email}
+
+
+def scheme_less_url(value: str) -> str | None:
+    """`http://` + value when value is a URL written without its scheme whose host is well formed
+    (`www.example.top/x`), else None."""
+    if "://" in value or value_problem("url", "http://" + value):
+        return None
+    return "http://" + value
 
 
 def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -184,7 +219,7 @@ def object_problem(obj: dict[str, Any]) -> str | None:
                     # LIKE / MATCHES hold wildcards and regexes: only control characters are refused.
                     problem = control_problem(value)
                 else:
-                    problem = value_problem(kind[0], value, kind[1])
+                    problem = stored_problem(kind[0], value, kind[1])
                 if problem:
                     where = f"{comparison.object_type}:{comparison.path}"[:100]
                     return f"the pattern's value {value[:80]!r} for {where} {problem}"
@@ -197,7 +232,7 @@ def object_problem(obj: dict[str, Any]) -> str | None:
         "email-addr": "email",
     }.get(str(stix_type))
     if sco_kind is not None and "value" in obj:
-        problem = value_problem(sco_kind, obj["value"])
+        problem = stored_problem(sco_kind, obj["value"])
         if problem:
             return f"'value' {str(obj['value'])[:80]!r} {problem}"
     hashes = obj.get("hashes")

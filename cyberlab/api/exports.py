@@ -5,6 +5,7 @@
         format: txt (one value per line; pfBlockerNG, Pi-hole, FortiGate external feeds)
                 csv (value,type,first_seen,last_seen,valid_until,tlp,labels,sources,indicator)
                 stix.json (a STIX 2.1 bundle of the indicators themselves)
+                rpz, hosts, zeek, edl (formats.py), rules (Suricata rules, suricata.py)
 
 Only the latest version of each indicator, neither revoked nor expired, is exported, with the values
 indexer.search.values.pattern_values finds in it: every value that identifies a thing on its own
@@ -35,7 +36,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api import formats
+from cyberlab.api import formats, suricata
 from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
 from cyberlab.errors import TaxiiError
 from cyberlab.services import services
@@ -43,7 +44,7 @@ from indexer.search.values import pattern_values
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.timestamps import now_micros, parse_timestamp
 from indexer.tlp import effective_tlp
-from indexer.wellformed import value_problem
+from indexer.wellformed import scheme_less_url, value_problem
 
 bp = Blueprint("exports", __name__)
 KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
@@ -56,9 +57,14 @@ FORMATS = {
     "hosts": "text/plain; charset=utf-8",
     "zeek": "text/tab-separated-values; charset=utf-8",
     "edl": "text/plain; charset=utf-8",
+    "rules": "text/plain; charset=utf-8",  # suricata.py: Suricata rules
 }
 # Kinds a format can hold (a hosts file lists names only; an RPZ zone names and addresses).
-FORMAT_KINDS = {"hosts": ("domain", "all"), "rpz": ("ip", "cidr", "domain", "all")}
+FORMAT_KINDS = {
+    "hosts": ("domain", "all"),
+    "rpz": ("ip", "cidr", "domain", "all"),
+    "rules": ("ip", "cidr", "domain", "url", "all"),
+}
 _PAGE = 5000
 
 
@@ -79,11 +85,14 @@ def entries(indicator: dict[str, Any], min_prefix: dict[int, int] | None = None)
     pattern = indicator.get("pattern", "")
     if indicator.get("pattern_type") != "stix" or not isinstance(pattern, str):
         return []
-    return [
-        Entry(v.value, v.kind, indicator)
-        for v in pattern_values(pattern)
-        if v.kind in KINDS and exportable(v.kind, v.value, min_prefix or _MIN_PREFIX)
-    ]
+    found = []
+    for v in pattern_values(pattern):
+        # A URL stored without its scheme (MISP: `www.example.top/x`) is listed as the http:// URL
+        # it means; an IP address stored as a domain name reaches no list (not a DNS name).
+        value = (scheme_less_url(v.value) or v.value) if v.kind == "url" else v.value
+        if v.kind in KINDS and exportable(v.kind, value, min_prefix or _MIN_PREFIX):
+            found.append(Entry(value, v.kind, indicator))
+    return found
 
 
 _MIN_PREFIX = {4: 16, 6: 32}
@@ -113,7 +122,7 @@ class Built:
     etag: str
     last_modified: int  # micros
     fresh_until: int  # micros: the earliest valid_until among what was exported
-    left_out: int = 0  # entries over a format's line limit (edl)
+    left_out: int = 0  # entries over a format's line limit (edl, rules)
 
 
 # Keyed by the reader's scope too: a subscriber's list must never be an analyst's cached one.
@@ -163,6 +172,9 @@ def _build(collection: str, kind: str, fmt: str, newest: int, now: int, scope: R
         body = formats.hosts(selected)
     elif fmt == "zeek":
         body = formats.zeek(selected, services().settings.platform_name)
+    elif fmt == "rules":
+        settings = services().settings.collection(collection)
+        body, left_out = suricata.rules(selected, settings.alias if settings else collection)
     else:
         body = _render(selected, kind, fmt)
     etag = hashlib.sha256(body).hexdigest()[:32]
@@ -248,7 +260,7 @@ def export(collection_id: str, name: str) -> Response:
             404,
             "No such export",
             f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}"
-            f" (hosts: domain or all; rpz: ip, cidr, domain or all)",
+            f" (hosts: domain or all; rpz: ip, cidr, domain or all; rules: ip, cidr, domain, url or all)",
         )
     now = now_micros()
     newest = services().store.last_change(collection.id)  # adds and deletes alike
@@ -268,7 +280,7 @@ def export(collection_id: str, name: str) -> Response:
         "X-Content-Type-Options": "nosniff",
     }
     if built.left_out:
-        headers["X-Entries-Left-Out"] = str(built.left_out)  # over limits.edl_lines
+        headers["X-Entries-Left-Out"] = str(built.left_out)  # over limits.edl_lines or a rule's length
     if _not_modified(built):
         return Response(status=304, headers=headers)
     response = Response(built.body, content_type=FORMATS[fmt], headers=headers)

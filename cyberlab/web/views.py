@@ -12,6 +12,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext, lazy_gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
+from cyberlab.api import suricata
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
 from cyberlab.auth import Caller, readable_collections, tlp_clearance
@@ -274,6 +275,8 @@ def subscribe() -> str:
         api_root=settings.taxii.api_root,
         collections=collections,
         edl_lines=settings.limits.edl_lines,
+        sid_first=suricata.SID_BASE,
+        sid_last=suricata.SID_BASE + suricata.SID_SPAN - 1,
     )
 
 

@@ -40,8 +40,10 @@ class Value:
         if self.kind == "domain":
             return reverse_domain(self.value)
         if self.kind == "url":
+            # (a scheme-less URL, `www.example.top/x`, is taken as the http:// one it means)
+            url = self.value if "://" in self.value else "http://" + self.value
             try:
-                host = urlsplit(self.value).hostname
+                host = urlsplit(url).hostname
             except ValueError:
                 return None
             return reverse_domain(host) if host else None

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import TAXII, LiveServer
+from tests.cyberlab import resolver
 
 GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 
@@ -183,6 +184,37 @@ def test_rpz_zone_loads_in_bind(exports: LiveServer, tmp_path: Path) -> None:
     result = subprocess.run([checker, "rpz.cyberlab", str(path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
+
+
+def test_rpz_zone_answers_in_a_running_unbound(exports: LiveServer, tmp_path: Path) -> None:
+    """The RPZ export loaded into Debian's Unbound: listed names (and their subdomains) and names
+    whose address is listed answer NXDOMAIN; everything else resolves (issue 13 item 3)."""
+    if resolver.UNBOUND is None:
+        pytest.skip("unbound is not installed (make test installs it: apt-get install unbound)")
+    zone = export(exports, "all.rpz").text
+    records = {
+        "ready.example.net": "192.0.2.2",
+        "bad.example.net": "192.0.2.1",  # exists upstream, listed: the RPZ answers instead
+        "www.bad.example.net": "192.0.2.1",  # a subdomain of a listed name
+        "dip.example.net": "192.0.2.1",  # the domain of a misp-stix domain|ip
+        "clean.example.net": "192.0.2.53",
+        "to-listed-ip.example.net": "198.51.100.7",  # rpz-ip: the answer is a listed address
+        "to-listed-net.example.net": "203.0.113.99",  # inside the listed 203.0.113.0/24
+        "to-expired-ip.example.net": "192.0.2.10",  # its indicator expired: not listed
+        "to-followedby-ip.example.net": "192.0.2.15",  # FOLLOWEDBY is never flattened
+    }
+    with resolver.unbound(tmp_path, zone, "example.net", records) as dns:
+        for blocked in ("bad.example.net", "www.bad.example.net", "dip.example.net"):
+            assert dns.ask(blocked) == ("NXDOMAIN", []), blocked
+        for blocked in ("to-listed-ip.example.net", "to-listed-net.example.net"):
+            assert dns.ask(blocked) == ("NXDOMAIN", []), blocked
+        for name in ("clean.example.net", "to-expired-ip.example.net", "to-followedby-ip.example.net"):
+            assert dns.ask(name) == ("NOERROR", [records[name]]), name
+        log = dns.log.read_text()
+    # the NXDOMAINs came from the policy zone, not from the local data (rpz-log names the zone)
+    assert "rpz: applied [cyberlab] bad.example.net." in log, log
+    assert "rpz: applied [cyberlab]" in log and "to-listed-ip.example.net." in log, log
+    assert "clean.example.net" not in log
 
 
 def test_hosts_zeek_and_edl(exports: LiveServer) -> None:

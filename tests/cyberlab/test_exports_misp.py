@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -88,6 +89,11 @@ def expected(indicator: dict[str, Any]) -> dict[str, set[str]]:
         elif obj_type == "domain-name" and names == ["value"]:
             out.setdefault("domain", set()).add(value.lower())
         elif obj_type == "url" and names == ["value"]:
+            if "://" not in value:  # MISP url attributes without a scheme: listed as the http:// URL
+                host = urlsplit("http://" + value).hostname or ""
+                if not re.fullmatch(r"(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]+", host):
+                    continue  # no host a list can hold: `107.183.86`, `Data/dtl.dat`
+                value = "http://" + value
             out.setdefault("url", set()).add(value)
         elif (obj_type in ("ipv4-addr", "ipv6-addr") and names == ["value"]) or (
             (obj_type, names) in (("domain-name", ["resolves_to_refs", "value"]),)
@@ -143,11 +149,27 @@ def test_csv_rows_name_the_indicator_they_come_from(misp_server: LiveServer) -> 
     assert rows
     for row in rows:
         indicator = indicators[row["indicator"]]
-        assert row["value"].lower() in indicator["pattern"].lower()
+        value = row["value"].lower()
+        if row["type"] == "url" and value not in indicator["pattern"].lower():
+            value = value.removeprefix("http://")  # stored without its scheme (MISP)
+        assert value in indicator["pattern"].lower()
     by_indicator: dict[str, set[str]] = {}
     for row in rows:
         by_indicator.setdefault(row["indicator"], set()).add(row["type"])
     assert any({"domain", "ip"} <= kinds for kinds in by_indicator.values()), "a domain|ip gives both"
+
+
+def test_valid_misp_values_no_blocklist_takes_are_stored_and_left_out(misp_server: LiveServer) -> None:
+    """Issue 13 item 1: scheme-less `url` attributes are valid STIX patterns, so they are stored;
+    lists carry the http:// URL where the host is a domain, nothing where it is not one."""
+    patterns = {i["pattern"] for i in stored_indicators(misp_server)}
+    for value in ("www.whitewall.top", "107.183.86", "igfxtray.exe", "decrypttozxybarc.onion"):
+        assert f"[url:value = '{value}']" in patterns, value
+    urls = export(misp_server, "url.txt").text.splitlines()
+    assert "http://www.whitewall.top" in urls and "http://decrypttozxybarc.onion" in urls
+    every = "".join(export(misp_server, name).text for name in ("all.txt", "all.rpz", "all.edl", "all.rules"))
+    assert "107.183.86\n" not in every and "107.183.86 " not in every and "Data/dtl.dat" not in every
+    assert "www.whitewall.top" in export(misp_server, "all.zeek").text  # Zeek matches URLs without scheme
 
 
 def test_search_finds_what_the_exports_list(misp_server: LiveServer) -> None:

@@ -88,9 +88,10 @@ def test_private_indicators_need_a_login(web: LiveServer) -> None:
     assert "City SOC indicators" in page and "export/ip.txt" in page
     assert "Partner sightings" not in page
     # a copy-paste line per firewall / DNS filter format
-    for name in ("all.rpz", "domain.hosts", "all.zeek", "ip.edl", "url.edl", "domain.edl"):
+    for name in ("all.rpz", "domain.hosts", "all.zeek", "ip.edl", "url.edl", "domain.edl", "all.rules"):
         assert f"/export/{name}" in page, name
     assert "at most 50000 entries" in page
+    assert "suricata-update add-source cyberlab-" in page and "between 9000000 and 9999999" in page
 
 
 def test_forms_without_a_valid_csrf_token_are_refused(web: LiveServer) -> None:

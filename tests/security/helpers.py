@@ -14,7 +14,7 @@ GREEN = MARKING_FOR_LEVEL["green"]
 RED = MARKING_FOR_LEVEL["red"]
 EXPORTS = [
     f"{kind}.{fmt}" for kind in ("ip", "cidr", "domain", "url", "hash", "all") for fmt in ("txt", "csv")
-]
+] + ["all.rpz", "all.hosts", "all.zeek", "all.edl", "all.rules"]  # what DNS filters, firewalls, IDSs load
 
 
 def indicator(pattern: str, **extra: Any) -> dict[str, Any]:
