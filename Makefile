@@ -35,9 +35,11 @@ bind9-utils:
 	@command -v named-checkzone >/dev/null || (apt-get update && apt-get install -y bind9-utils)
 
 # ... and loaded into a running Unbound on 127.0.0.1 (tests/cyberlab/resolver.py; skipped without it).
-# Debian's package also enables a system unbound service on port 53 where systemd runs it.
+# Debian's package also enables a system unbound service on port 53 where systemd runs it: the
+# tests start their own, so that service is disabled again right after the install.
 unbound:
-	@test -x /usr/sbin/unbound || command -v unbound >/dev/null || (apt-get update && apt-get install -y unbound)
+	@test -x /usr/sbin/unbound || command -v unbound >/dev/null || (apt-get update && apt-get install -y unbound \
+		&& (command -v systemctl >/dev/null && systemctl disable --now unbound 2>/dev/null || true))
 
 # The browser tests drive Debian's Chromium (a browser that downloads itself cannot run here).
 chromium:
