@@ -8,6 +8,7 @@ from config.settings import (
     SanitizeSettings,
     Secret,
     Settings,
+    SocPolicySettings,
     ValidationSettings,
     load_settings,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "SanitizeSettings",
     "Secret",
     "Settings",
+    "SocPolicySettings",
     "ValidationSettings",
     "load_settings",
 ]
