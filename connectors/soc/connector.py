@@ -28,10 +28,11 @@ from connectors.soc.reader import (
 
 log = logging.getLogger(__name__)
 MAX_PROBLEMS = 50
+MAX_SENSORS = 3  # indexer.confidence counts 1, 2, 3 or more
 DAY = 86_400
 
 
-@dataclass
+@dataclass(slots=True)  # one per value and batch: tens of thousands alive at once
 class SocAggregate:
     """Everything one batch of log lines says about one attacker value."""
 
@@ -44,7 +45,9 @@ class SocAggregate:
     categories: set[str] = field(default_factory=set)
     window: str = ""  # identifies the batch (file, inode, start offset): replays give the same id
     level: int = UNSTATED  # the highest severity level of its lines (connectors.soc.policy)
-    sensors: set[str] = field(default_factory=set)  # devices that logged it (none named: the file)
+    # Devices that logged it, the first MAX_SENSORS (more add nothing to its confidence); none
+    # named: the file is the one sensor.
+    sensors: tuple[str, ...] = ()
 
     def add(self, obs: Observation) -> None:
         self.first_seen = min(self.first_seen, obs.first_seen)
@@ -55,14 +58,14 @@ class SocAggregate:
             self.signatures.add(obs.signature)
         if obs.category:
             self.categories.add(obs.category)
-        if obs.sensor:
-            self.sensors.add(obs.sensor)
+        if obs.sensor and len(self.sensors) < MAX_SENSORS and obs.sensor not in self.sensors:
+            self.sensors += (obs.sensor,)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SocAggregate:
         """The aggregate a dead letter stored (sets as lists; letters from before level/sensors too)."""
-        sets = {name: set(data.get(name, ())) for name in ("signatures", "categories", "sensors")}
-        return cls(**{**data, **sets})
+        sets = {name: set(data.get(name, ())) for name in ("signatures", "categories")}
+        return cls(**{**data, **sets, "sensors": tuple(data.get("sensors", ()))})
 
 
 class SocConnector:

@@ -22,7 +22,7 @@ _FORTI_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 # CEF severity names stand for their band; a band counts as its top value against cef_min_severity.
 _CEF_NAMES = {"low": 3, "medium": 6, "high": 8, "very-high": 10, "veryhigh": 10, "very high": 10}
 _WORD = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
-_CACHE_LIMIT = 65_536
+_CACHE_LIMIT = 16_384  # addresses remembered as ours or not (~1.5 MB)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

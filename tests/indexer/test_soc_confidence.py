@@ -11,13 +11,14 @@ import orjson
 import pytest
 
 from config import Settings, load_settings
+from connectors.base import RawRecord
 from connectors.soc.connector import SocAggregate
 from connectors.soc.policy import HIGH, LOW, MEDIUM, UNSTATED
 from indexer.confidence import confidence, evidence, evidence_of
 from indexer.merge import canonical_indicator, merge_indicator
 from indexer.normalize.common import NormalizeContext, identity
 from indexer.normalize.soc import normalize_soc
-from indexer.pipeline import Pipeline
+from indexer.pipeline import Pipeline, _payload
 from indexer.store.base import ObjectQuery, Store
 from tests.conftest import TEST_CONFIG, server_env
 
@@ -146,3 +147,14 @@ def test_run_report_counts_informational_apart_from_errors(tmp_path: Path, store
     assert "  informational:        15" in lines
     assert "    eve signature ET POLICY: 9" in lines
     assert not store.list_dead_letters("city-soc")
+
+
+def test_dead_letters_keep_what_confidence_needs() -> None:
+    """A SOC aggregate dead-lettered today, and one stored before level and sensors existed."""
+    agg = SocAggregate(
+        "203.0.113.7", "ipv4", 1, 2, 3, {"ET SCAN x"}, {"scan"}, "eve.json:1:0", HIGH, ("s1", "s2")
+    )
+    stored = orjson.loads(_payload(RawRecord("soc-aggregate", agg, "x")))  # what the dead-letter store keeps
+    assert SocAggregate.from_json(stored) == agg
+    old = {k: v for k, v in stored.items() if k not in ("level", "sensors")}
+    assert SocAggregate.from_json(old).level == UNSTATED and SocAggregate.from_json(old).sensors == ()
