@@ -37,6 +37,7 @@ _CEF_EXT = re.compile(r"(\w+)=((?:\\=|[^=])*?)(?=\s+\w+=|\s*$)")
 _UI_IP = re.compile(r"\((\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]+)\)")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _FORTI_DENY = frozenset({"deny", "blocked", "block", "dropped", "drop", "reset", "reject"})
+_FORTI_DETECTIONS = frozenset({"ips", "anomaly", "virus", "waf"})
 CSV_HEADER = ("value", "type", "first_seen", "last_seen", "count", "category")
 _CSV_TYPES = {
     "ip": "ip",
@@ -248,9 +249,9 @@ def parse_fortigate(line: str, ctx: LineContext) -> list[Observation]:
         if action in _FORTI_DENY and (src or dst):
             attacker = policy.attacker(src, dst)
             found += _ip_obs(attacker, when, signature or "FortiGate deny", "firewall-deny", sensor=sensor)
-    elif log_type == "anomaly" or (log_type == "utm" and kv.get("subtype") in ("ips", "anomaly", "virus")):
-        # Detections: an IPS signature, a DoS anomaly, a virus. Judged by the detection's severity,
-        # whatever the action (a "detected" or "pass" detection is still an attack).
+    elif log_type == "anomaly" or (log_type == "utm" and kv.get("subtype") in _FORTI_DETECTIONS):
+        # Detections: an IPS signature, a DoS anomaly, a virus, a web application attack. Judged by
+        # the detection's severity, whatever the action (a "detected" or "pass" one is still an attack).
         subtype = "anomaly" if log_type == "anomaly" else kv["subtype"]
         level = policy.fortigate_detection(subtype, kv.get("severity", ""), kv.get("crlevel", ""))
         if src or dst:

@@ -176,3 +176,19 @@ def test_direction_picks_the_attacker(tmp_path: Path) -> None:
     forti = 'date=2026-11-30 time=10:00:00 devid="FG1" type="traffic" action="deny" '
     forti += "srcip=10.0.0.8 dstip=192.0.2.4"
     assert attacker(forti) == "192.0.2.4"
+
+
+def test_firewall_accepts_are_no_attempts_and_waf_detections_are_attacks() -> None:
+    ctx = LineContext(2026, 0)
+    allowed = "Nov 30 10:00:00 fw kernel: [UFW ALLOW] IN=eth0 OUT= SRC=203.0.113.5 DST=10.0.0.5 DPT=22"
+    assert PARSERS["netfilter"](allowed, ctx) == []
+    (dropped,) = PARSERS["netfilter"](allowed.replace("ALLOW", "BLOCK"), ctx)
+    assert (dropped.value, dropped.sensor) == ("203.0.113.5", "fw")
+    waf = (
+        'date=2026-11-30 time=10:00:00 devid="FG100E" type="utm" subtype="waf" level="warning" '
+        'severity="high" srcip=203.0.113.8 dstip=10.0.0.9 action="blocked" msg="SQL injection"'
+    )
+    (attack,) = PARSERS["fortigate"](waf, ctx)
+    assert (attack.value, attack.level, attack.sensor) == ("203.0.113.8", 3, "FG100E")
+    with pytest.raises(Informational, match="fortigate emailfilter"):
+        PARSERS["fortigate"](waf.replace('subtype="waf"', 'subtype="emailfilter"'), ctx)
