@@ -8,10 +8,10 @@ from config.settings import (
     SanitizeSettings,
     Secret,
     Settings,
-    SocPolicySettings,
     ValidationSettings,
     load_settings,
 )
+from config.soc_policy import SocPolicySettings
 
 __all__ = [
     "CollectionSettings",
