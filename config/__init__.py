@@ -11,6 +11,7 @@ from config.settings import (
     ValidationSettings,
     load_settings,
 )
+from config.soc_policy import SocPolicySettings
 
 __all__ = [
     "CollectionSettings",
@@ -21,6 +22,7 @@ __all__ = [
     "SanitizeSettings",
     "Secret",
     "Settings",
+    "SocPolicySettings",
     "ValidationSettings",
     "load_settings",
 ]

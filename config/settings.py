@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.soc_policy import SocPolicySettings, check_policy
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "CYBERLAB_"
@@ -148,6 +149,8 @@ class ConnectorSettings:
     # Display name of the source organization (identity of its sightings).
     source_name: str = ""
     name: str = ""
+    # SOC only: what counts as an attack ([soc_policy], overridden by [connectors.NAME.policy]).
+    policy: SocPolicySettings = field(default_factory=SocPolicySettings)
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ class DigestSettings:
 
 @dataclass(frozen=True)
 class CheckSettings:
-    """"Is this suspicious?" (/check and POST /api/v1/check): caps on attacker-written input."""
+    """ "Is this suspicious?" (/check and POST /api/v1/check): caps on attacker-written input."""
 
     max_text_bytes: int = 100_000  # pasted text (and the text read from one email's bodies)
     max_eml_bytes: int = 2_000_000  # an uploaded .eml, attachments included
@@ -266,6 +269,8 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     check: CheckSettings = field(default_factory=CheckSettings)
+    # The site's default of what SOC connectors publish (each connector's `policy` is built over it).
+    soc_policy: SocPolicySettings = field(default_factory=SocPolicySettings)
     # Where analysts' accepted "is this suspicious?" reports become indicators.
     reports_collection: str = "city-indicators"
 
@@ -349,14 +354,39 @@ def _build_settings(raw: dict[str, Any]) -> Settings:
     connectors: dict[str, ConnectorSettings] = {}
     if not isinstance(connectors_raw, Mapping):
         raise ConfigError("connectors must be a table of tables keyed by name")
+    policy_raw = raw.get("soc_policy", {}) or {}
+    if not isinstance(policy_raw, Mapping):
+        raise ConfigError("soc_policy must be a table")
     for name, table in connectors_raw.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"connectors.{name} must be a table")
-        connectors[name] = _build(ConnectorSettings, {**table, "name": name}, f"connectors.{name}")
+        table = {**table, "name": name}
+        own_policy = table.get("policy", {})
+        if not isinstance(own_policy, Mapping):
+            raise ConfigError(f"connectors.{name}.policy must be a table")
+        if table.get("type") == "soc":
+            table["policy"] = {**policy_raw, **own_policy}  # the site's policy, this connector's keys over it
+        elif "policy" in table:
+            raise ConfigError(f"connectors.{name}.policy is for soc connectors only")
+        connectors[name] = _build(ConnectorSettings, table, f"connectors.{name}")
     built: Settings = _build(Settings, {**raw, "collections": {}, "connectors": {}}, "")
+    connectors = {name: _with_site_networks(conn, built.sanitize) for name, conn in connectors.items()}
     settings = dataclasses.replace(built, collections=collections, connectors=connectors)
     _check_settings(settings)
     return settings
+
+
+def _with_site_networks(conn: ConnectorSettings, sanitize: SanitizeSettings) -> ConnectorSettings:
+    """The city's own networks are home and the shared non-public ones outside, for every SOC
+    connector: the sanitizer would drop an attacker picked from the wrong end."""
+    if conn.type != "soc":
+        return conn
+    policy = dataclasses.replace(
+        conn.policy,
+        home_networks=tuple(dict.fromkeys((*conn.policy.home_networks, *sanitize.protected_networks))),
+        external_networks=tuple(dict.fromkeys((*conn.policy.external_networks, *sanitize.allowed_networks))),
+    )
+    return dataclasses.replace(conn, policy=policy)
 
 
 def _check_collection(coll: CollectionSettings) -> None:
@@ -399,6 +429,7 @@ def _check_settings(settings: Settings) -> None:
     ids = [c.id for c in settings.collections.values()]
     if len(ids) != len(set(ids)):
         raise ConfigError("two collections share one id")
+    check_policy(settings.soc_policy, "soc_policy")
     for name, conn in settings.connectors.items():
         if settings.collection(conn.collection) is None:
             raise ConfigError(f"connectors.{name}.collection: no collection {conn.collection!r}")
@@ -407,6 +438,8 @@ def _check_settings(settings: Settings) -> None:
         if conn.demo_shift_to_now and conn.type != "soc":
             # Feeds keep the dates their publisher gave them; only the SOC demo logs are replayed.
             raise ConfigError(f"connectors.{name}.demo_shift_to_now is for soc connectors only")
+        if conn.type == "soc":
+            check_policy(conn.policy, f"connectors.{name}.policy")
     for cidr in settings.server.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)

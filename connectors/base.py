@@ -45,6 +45,8 @@ class Batch:
     read: int = 0
     # Things the run report should say about this input (e.g. a demo's shifted timestamps).
     notes: list[str] = field(default_factory=list)
+    # Input read in full but left out as not an attack (an informational alert), by reason.
+    informational: Counter[str] = field(default_factory=Counter)
 
 
 class Connector(Protocol):

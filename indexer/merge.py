@@ -2,7 +2,8 @@
 
 Indicators are the platform's own objects, one per pattern, fed by many sources: a new observation
 is merged into the stored version (validity widened, labels, phases and sources united, the more
-restrictive TLP kept). Merging is idempotent, so replaying a batch after a crash changes nothing.
+restrictive TLP kept, the confidence recomputed: indexer.confidence). Merging is idempotent, so
+replaying a batch after a crash changes nothing.
 Other objects keep their source's versioning: newer `modified` = new version, same = unchanged.
 An indicator that was revoked (expired) and is seen again continues under a successor id.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from indexer.confidence import merged_confidence
 from indexer.normalize.common import stable_id
 from indexer.store.base import ObjectQuery, Store
 from indexer.timestamps import format_timestamp, parse_timestamp
@@ -104,8 +106,9 @@ def _widened(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         refs.setdefault(ref["source_name"], ref)
     if refs:
         merged["external_references"] = [refs[k] for k in sorted(refs)]
-    if "confidence" in new:
-        merged["confidence"] = max(current.get("confidence", 0), new["confidence"])
+    confidence = merged_confidence(current, new, merged)  # after the sources: they corroborate
+    if confidence is not None:
+        merged["confidence"] = confidence
     merged["object_marking_refs"] = _strictest_markings(current, new)
     return merged
 

@@ -46,6 +46,7 @@ class RunReport:
     unchanged: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    informational: Counter[str] = field(default_factory=Counter)  # read, not attacks: left out
     dead_lettered: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
     cursor: str | None = None
@@ -78,6 +79,8 @@ class RunReport:
             *(f"    {reason}: {n:,}" for reason, n in sorted(self.dropped.items())),
             row("input skipped", f"{sum(self.skipped.values()):,}"),
             *(f"    {reason}: {n:,}" for reason, n in sorted(self.skipped.items())),
+            row("informational", f"{sum(self.informational.values()):,}"),
+            *(f"    {reason}: {n:,}" for reason, n in sorted(self.informational.items())),
             row("dead-lettered", f"{self.dead_lettered:,}"),
         ]
         out += [f"  {note}" for note in self.notes]
@@ -253,6 +256,7 @@ class Pipeline:
         report.read += batch.read
         report.records += len(batch.records)
         report.skipped.update(batch.skipped)
+        report.informational.update(batch.informational)
         report.problems.extend(batch.problems)
         report.notes.extend(note for note in batch.notes if note not in report.notes)
         report.problems.extend(prepared.problems[: max(0, 1000 - len(report.problems))])
@@ -314,9 +318,7 @@ def retry_dead_letters(settings: Settings, store: Store, name: str) -> tuple[int
         if letter.kind == "soc-aggregate":
             from connectors.soc.connector import SocAggregate
 
-            data = SocAggregate(
-                **{**data, "signatures": set(data["signatures"]), "categories": set(data["categories"])}
-            )
+            data = SocAggregate.from_json(data)
         report = RunReport(name)
         pipeline.process(Batch([RawRecord(letter.kind, data, letter.origin)], cursor=None), report, False)
         if report.dead_lettered:

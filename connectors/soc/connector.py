@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from config import ConnectorSettings
 from connectors.base import Batch, RawRecord, SourceError
 from connectors.soc.parsers import CSV_HEADER, PARSERS, LineContext, LineError, Observation, detect
+from connectors.soc.policy import UNSTATED, Informational, Policy
 from connectors.soc.reader import (
     Chunk,
     dump_cursor,
@@ -26,10 +28,11 @@ from connectors.soc.reader import (
 
 log = logging.getLogger(__name__)
 MAX_PROBLEMS = 50
+MAX_SENSORS = 3  # indexer.confidence counts 1, 2, 3 or more
 DAY = 86_400
 
 
-@dataclass
+@dataclass(slots=True)  # one per value and batch: tens of thousands alive at once
 class SocAggregate:
     """Everything one batch of log lines says about one attacker value."""
 
@@ -41,21 +44,35 @@ class SocAggregate:
     signatures: set[str] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
     window: str = ""  # identifies the batch (file, inode, start offset): replays give the same id
+    level: int = UNSTATED  # the highest severity level of its lines (connectors.soc.policy)
+    # Devices that logged it, the first MAX_SENSORS (more add nothing to its confidence); none
+    # named: the file is the one sensor.
+    sensors: tuple[str, ...] = ()
 
     def add(self, obs: Observation) -> None:
         self.first_seen = min(self.first_seen, obs.first_seen)
         self.last_seen = max(self.last_seen, obs.last_seen)
         self.count += obs.count
+        self.level = max(self.level, obs.level)
         if obs.signature:
             self.signatures.add(obs.signature)
         if obs.category:
             self.categories.add(obs.category)
+        if obs.sensor and len(self.sensors) < MAX_SENSORS and obs.sensor not in self.sensors:
+            self.sensors += (obs.sensor,)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SocAggregate:
+        """The aggregate a dead letter stored (sets as lists; letters from before level/sensors too)."""
+        sets = {name: set(data.get(name, ())) for name in ("signatures", "categories")}
+        return cls(**{**data, **sets, "sensors": tuple(data.get("sensors", ()))})
 
 
 class SocConnector:
     def __init__(self, settings: ConnectorSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.formats = set(settings.formats) or set(PARSERS)
+        self.policy = Policy(settings.policy)
         self.clock = clock  # only the demo shift reads it: real timestamps never come from our clock
 
     def describe(self) -> str:
@@ -100,10 +117,11 @@ class SocConnector:
 
     def _batch(self, chunk: Chunk, csv: bool, cursor: str | None, shift: int = 0) -> tuple[Batch, int]:
         moment = datetime.fromtimestamp(chunk.mtime or 0, tz=UTC)
-        ctx = LineContext(year=moment.year, fallback_time=int(chunk.mtime))
+        ctx = LineContext(year=moment.year, fallback_time=int(chunk.mtime), policy=self.policy)
         window = f"{Path(chunk.path).name}:{chunk.inode}:{chunk.start}"
         aggregates: dict[tuple[str, str], SocAggregate] = {}
         skipped: Counter[str] = Counter()
+        informational: Counter[str] = Counter()
         problems: list[tuple[str, str]] = []
         end = chunk.end
         last = len(chunk.lines) - 1
@@ -130,6 +148,11 @@ class SocConnector:
                 if len(problems) < MAX_PROBLEMS:
                     problems.append((f"{chunk.path}@{chunk.start}+{number}", str(exc)))
                 continue
+            except Informational as exc:  # a real alert, not an attack: counted, not an error
+                if partial:
+                    end += chunk.partial_bytes
+                informational[exc.reason] += 1
+                continue
             if partial:
                 end += chunk.partial_bytes
             if not observations:
@@ -149,7 +172,8 @@ class SocConnector:
         records = [
             RawRecord("soc-aggregate", agg, f"{chunk.path}@{chunk.start}") for agg in aggregates.values()
         ]
-        return Batch(records, cursor, skipped, problems, read=len(chunk.lines)), end
+        batch = Batch(records, cursor, skipped, problems, read=len(chunk.lines), informational=informational)
+        return batch, end
 
 
 def _is_csv(path: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.soc.connector import SocAggregate
+from indexer.confidence import confidence, evidence
 from indexer.normalize.common import (
     KIND_NAMES,
     NormalizeContext,
@@ -40,6 +41,8 @@ def normalize_soc(agg: SocAggregate, ctx: NormalizeContext) -> list[dict[str, An
         "pattern_type": "stix",
         "pattern_version": "2.1",
         "valid_from": first,
+        # One reporter, the SOC; the merge adds the corroboration of others (indexer.confidence).
+        "confidence": confidence(evidence(agg.level, agg.count, max(1, len(agg.sensors))), 1),
         "labels": sorted({slug(c) for c in agg.categories if slug(c)}),
         "external_references": [source_reference(ctx.source_name)],
         "object_marking_refs": [ctx.marking],

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from config import load_settings
+from config import SocPolicySettings, load_settings
 from connectors.soc.connector import SocConnector
 from connectors.soc.parsers import PARSERS, LineContext, LineError, detect
+from connectors.soc.policy import Informational, Policy
 from connectors.soc.reader import load_cursor
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "connectors" / "samples" / "soc-logs"
 CTX = LineContext(year=2026, fallback_time=1_767_225_600)
+# What the parsers can read, whatever the policy would publish (tests/connectors/test_soc_policy.py):
+# the CEF sample's lines are all severity "low", which the default policy leaves out.
+EVERYTHING = LineContext(2026, 1_767_225_600, Policy(SocPolicySettings(cef_min_severity=0)))
 
 
 def observations(name: str) -> list[tuple[str, str]]:
@@ -23,8 +27,8 @@ def observations(name: str) -> list[tuple[str, str]]:
     for line in (SAMPLES / name).read_text(encoding="utf-8", errors="replace").splitlines():
         fmt = detect(line)
         if fmt:
-            with contextlib.suppress(LineError):
-                found += [(o.value, o.kind) for o in PARSERS[fmt](line, CTX)]
+            with contextlib.suppress(LineError, Informational):
+                found += [(o.value, o.kind) for o in PARSERS[fmt](line, EVERYTHING)]
     return found
 
 
@@ -148,7 +152,7 @@ def test_mixed_encodings_and_garbage_are_counted_not_fatal(tmp_path: Path) -> No
         b"Aug 17 10:03:37 h kernel: DROP\xe9 IN=eth0 OUT= SRC=203.0.113.1 DST=10.0.0.5 PROTO=TCP\n"
         b"\x00\xff binary junk\n"
         b"{not json at all\n"
-        b"CEF:0|a|b|1|2|Name|low|src=203.0.113.2\n"
+        b"CEF:0|a|b|1|2|Name|8|src=203.0.113.2\n"
     )
     batch = next(connector([str(log)], tmp_path).batches(None))
     assert sorted(r.data.value for r in batch.records) == ["203.0.113.1", "203.0.113.2"]
