@@ -296,8 +296,9 @@ def elastic() -> Iterator[tuple[Any, Seeds]]:
         yield store, seed(store)
     finally:
         es = store._es()
-        es.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": None})
+        # This block first: while it is on, only it may be changed.
         es.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.read_only_allow_delete": None})
+        es.indices.put_settings(index=f"{prefix}-*", body={"index.blocks.write": None})
         es.indices.delete(index=f"{prefix}-*", ignore=404)
         es.indices.delete_template(name=f"{prefix}-*", ignore=404)
         store.close()
