@@ -172,7 +172,9 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
     def _es(self) -> Elasticsearch:
         if self._client is None or self._pid != os.getpid():  # connection pools must not cross a fork
             options: dict[str, Any] = {
-                "request_timeout": self.settings.request_timeout,
+                # `timeout`: the client's constructor ignores an unknown `request_timeout`
+                # (that name is for a single call), which left every request at its 10 s default.
+                "timeout": self.settings.request_timeout,
                 "serializer": _FastJSON(),
             }
             if self.settings.username:
