@@ -13,6 +13,8 @@ node puts on every index when its disk passes the flood-stage watermark).
 from __future__ import annotations
 
 import os
+import pickle
+import socket
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -280,6 +282,32 @@ def test_an_unreachable_elasticsearch_is_unavailable_from_every_method() -> None
         assert raised.value.cause == "unavailable"
     finally:
         store.close()
+
+
+def test_an_elasticsearch_that_never_answers_is_a_timeout() -> None:
+    """A hung node: the port accepts (the kernel completes the handshake into the backlog) but
+    nothing ever answers. Each request gives up at request_timeout, as a timeout."""
+    from indexer.store.elastic import ElasticStore
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        store = ElasticStore(ElasticsearchSettings(hosts=(url,), request_timeout=1))
+        try:
+            for name in ("query", "get_status", "save_status", "add_objects", "search"):
+                call = next(c for c in CALLS if c.name == name)
+                error = assert_cause(call, store, {"letter": 1}, "timeout")
+                # The configured limit, not the client's 10 s default (it once ignored the setting).
+                assert "in time" in str(error) and "read timeout=1)" in str(error)
+        finally:
+            store.close()
+
+
+def test_a_store_error_keeps_its_cause_across_processes() -> None:
+    """Keyword-only arguments would be lost by the default pickling (process pools pickle)."""
+    copied = pickle.loads(pickle.dumps(StoreError("m", cause="busy", retry_after=3)))
+    assert (str(copied), copied.cause, copied.retry_after) == ("m", "busy", 3)
 
 
 @pytest.fixture
