@@ -80,7 +80,7 @@ class ElasticsearchSettings:
     ca_certs: str = ""
     verify_certs: bool = True
     index_prefix: str = "cyberlab"
-    request_timeout: int = 30
+    request_timeout: int = 10
     number_of_shards: int = 1
     number_of_replicas: int = 0
     refresh_interval: str = "1s"

@@ -11,7 +11,7 @@ from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
 from config.errors import CyberlabError
-from indexer.errors import StoreError
+from indexer.errors import StoreCause, StoreError
 from indexer.search.model import SearchTimeout
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,32 @@ def error_response(
     return response
 
 
-def _store_problem(message: str) -> str:
-    """What a client (and the admin reading its report) can act on; never the raw SQL error."""
-    lowered = message.lower()
-    if "full" in lowered or "no space" in lowered:
-        cause = "the store's disk is full"
-    elif "readonly" in lowered or "read-only" in lowered or "not writable" in lowered:
-        cause = "the store is read-only"
-    elif "not initialized" in lowered:
-        cause = "the store has not been initialized"
-    else:
-        cause = "the store cannot be used right now"
-    return f"{cause}; nothing from this request was stored or changed. Try again later."
+# What a client (and the admin reading its report) can act on, by the store's cause: never the
+# raw driver error, which names files and hosts. And how long to wait before trying again.
+_STORE_CAUSES: dict[StoreCause, tuple[str, int]] = {
+    "disk_full": ("the store's disk is full", 60),
+    "read_only": ("the store is read-only", 60),
+    "not_initialized": ("the store has not been initialized", 60),
+    "busy": ("the store is busy with other writes", 5),
+    "timeout": ("the store did not answer in time", 10),
+    "unavailable": ("the store cannot be reached", 30),
+    "corrupt": ("the store's data is damaged", 300),
+    "conflict": ("another write changed the same records at the same time", 1),
+    "error": ("the store cannot be used right now", 60),
+}
+
+
+def _store_problem(exc: StoreError) -> str:
+    cause = _STORE_CAUSES[exc.cause][0]
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return f"{cause}; nothing was changed. Try again later."
+    # A write may have stored part of the request before the fault (earlier batches of a large
+    # envelope; all its objects when only its status could not be saved). Ids are deterministic,
+    # so sending it again stores the rest and reports the rest as already present.
+    return (
+        f"{cause}; the request did not complete, and what it stored before the failure is kept"
+        " (sent again, those objects come back as already present). Try again later."
+    )
 
 
 # (exception) -> (HTML body, status): how a blueprint with pages shows an error.
@@ -118,8 +132,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:
-        log.error("store.error path=%s error=%s", request.path, exc)
-        return error_response(503, "Store unavailable", _store_problem(str(exc)), {"Retry-After": "60"})
+        log.error("store.error path=%s cause=%s error=%s", request.path, exc.cause, exc)
+        retry_after = exc.retry_after or _STORE_CAUSES[exc.cause][1]
+        return error_response(
+            503, "Store unavailable", _store_problem(exc), {"Retry-After": str(retry_after)}
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -3,7 +3,9 @@ and corrupt nothing.
 
 The full disk is a real one: a 3 MiB tmpfs mounted for the test. The read-only store is real too:
 the server runs as `nobody` over a store owned by root. Both need root; the tests skip with the
-reason otherwise.
+reason otherwise. The disk that fills at the status write, after the objects committed, is
+SQLite's max_page_count (Elasticsearch's flood-stage block), set by a gunicorn hook of the test's
+(tests/fixtures/full_at_save_status.py) at that very write: no root needed.
 """
 
 from __future__ import annotations
@@ -23,15 +25,15 @@ from config import load_settings
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.conftest import TAXII, prepare_store, server_env, start_server
+from tests.conftest import ROOT, TAXII, Backend, prepare_store, server_env, start_server
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root (tmpfs mount, running a server as nobody)"
-)
+FULL_AT_SAVE_STATUS = ROOT / "tests" / "fixtures" / "full_at_save_status.py"
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (tmpfs mount, running a server as nobody)")
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     result = subprocess.run(
@@ -140,3 +142,56 @@ def test_read_only_store_is_a_clear_503_never_a_500(tiny_disk: Path) -> None:
     assert EmbeddedStore(tiny_disk).count("any") == before
     with sqlite3.connect(tiny_disk / "cyberlab.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_disk_full_at_save_status_is_a_503_and_the_request_can_be_sent_again(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """The disk fills after the objects committed, at the status write (issue 11: the driver's
+    error escaped the store untranslated, a 500). The objects stay stored; the client is told
+    the disk is full, when to come back, and that sending again is safe: it is."""
+    keys = prepare_store(tmp_path, backend)
+    marker = tmp_path / "full-at-next-save-status"
+    server = start_server(
+        tmp_path,
+        keys,
+        extra_args=("--config", str(FULL_AT_SAVE_STATUS)),
+        backend=backend,
+        TEST_FULL_AT_SAVE_STATUS=str(marker),
+    )
+    coll = load_settings(environ=server_env(tmp_path, **backend.env)).collections["city-indicators"]
+    url = server.collection_url("city-indicators") + "objects/"
+    objects = list(indicators(300, seed=21))  # a status of 300 successes needs new pages
+    try:
+        marker.touch()
+        full = post(url, server.auth("admin"), objects)
+        assert not marker.exists(), "the hook never ran"
+        assert full.status_code == 503, full.text
+        assert full.headers["Content-Type"] == TAXII
+        body = full.json()
+        assert body["http_status"] == "503" and body["title"] == "Store unavailable"
+        assert "disk is full" in body["description"] and "already present" in body["description"]
+        assert int(full.headers["Retry-After"]) > 0
+        store = server.open_store()
+        try:
+            assert store.count(coll.id) == len(objects)  # committed before the status failed
+        finally:
+            store.close()
+
+        again = post(url, server.auth("admin"), objects)
+        assert again.status_code == 202, again.text
+        status = again.json()
+        assert status["success_count"] == len(objects) and status["failure_count"] == 0
+        assert all("already present" in s["message"] for s in status["successes"])
+        kept = requests.get(
+            server.root + f"status/{status['id']}/",
+            auth=server.auth("admin"),
+            headers={"Accept": TAXII},
+            timeout=10,
+        )
+        assert kept.status_code == 200 and kept.json()["success_count"] == len(objects)
+    finally:
+        server.stop()
+    if backend.name == "sqlite":
+        with sqlite3.connect(tmp_path / "cyberlab.db") as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

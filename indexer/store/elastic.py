@@ -27,8 +27,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import orjson
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError, TransportError
-from elasticsearch import ConnectionError as EsConnectionError
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError, TransportError, UnsupportedProductError
 from elasticsearch.helpers import streaming_bulk
 from elasticsearch.serializer import JSONSerializer
 
@@ -59,6 +58,7 @@ from indexer.store.base import (
 )
 from indexer.store.elastic_digest import ElasticDigestReports
 from indexer.store.elastic_docs import es_hit, millis_to_micros, search_source
+from indexer.store.elastic_errors import es_store_error, response_cause
 from indexer.store.elastic_lease import Lease, WriteLease
 from indexer.store.embedded import MEDIA_TYPE_STIX21
 from indexer.timestamps import now_micros
@@ -172,7 +172,9 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
     def _es(self) -> Elasticsearch:
         if self._client is None or self._pid != os.getpid():  # connection pools must not cross a fork
             options: dict[str, Any] = {
-                "request_timeout": self.settings.request_timeout,
+                # `timeout`: the client's constructor ignores an unknown `request_timeout`
+                # (that name is for a single call), which left every request at its 10 s default.
+                "timeout": self.settings.request_timeout,
                 "serializer": _FastJSON(),
             }
             if self.settings.username:
@@ -186,14 +188,16 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         return self._client
 
     def _call(self, what: str, action: Callable[[Elasticsearch], T]) -> T:
-        """Every request goes through here: driver errors become one StoreError naming the URL
-        (the app turns it into 503 + Retry-After; the CLI into exit 2)."""
+        """The one door: every request goes through here, reads and writes alike (there are
+        no transactions to tell them apart; the client's request_timeout bounds each). Driver
+        errors become one StoreError naming the URL, with its cause (elastic_errors.py): the
+        app turns it into 503 + Retry-After, the CLI into exit 2. An action may catch what it
+        expects (a 404, a 409) and answer for it; what it raises that is not the driver's
+        passes through as it is."""
         try:
             return action(self._es())
-        except EsConnectionError as exc:
-            raise StoreError(f"Elasticsearch at {self.where} is unreachable ({what}): {exc}") from exc
-        except TransportError as exc:
-            raise StoreError(f"Elasticsearch at {self.where} refused {what}: {exc}") from exc
+        except (TransportError, UnsupportedProductError) as exc:
+            raise es_store_error(exc, what, self.where) from exc
 
     def _search(self, what: str, index: str, body: dict[str, Any], routing: str | None = None) -> Any:
         return self._call(what, lambda es: es.search(index=index, body=body, routing=routing))
@@ -212,7 +216,9 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
     def initialize(self) -> None:
         health = self._call("a health check", lambda es: es.cluster.health(timeout="10s"))
         if health.get("status") == "red":
-            raise StoreError(f"Elasticsearch at {self.where} is red: fix the cluster before using it")
+            raise StoreError(
+                f"Elasticsearch at {self.where} is red: fix the cluster before using it", cause="unavailable"
+            )
         s = self.settings
         templates = q.templates(s.index_prefix, s.number_of_shards, s.number_of_replicas, s.refresh_interval)
 
@@ -231,7 +237,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 raise StoreError(
                     f"Elasticsearch at {self.where}: index {index} has mapping version {version or 1},"
                     f" this CyberLab needs {q.MAPPING_VERSION}; use a new store.elasticsearch.index_prefix"
-                    " and copy the data over with `cyberlab reindex`"
+                    " and copy the data over with `cyberlab reindex`",
+                    cause="error",
                 )
         # An objects index created by an earlier build of mapping 2 gains the scope fields
         # (per-version TLP rank, owner): adding fields to a strict mapping is allowed in place.
@@ -292,7 +299,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             if isinstance(exc.__cause__, ConflictError):
                 raise StoreError(
                     f"Elasticsearch at {self.where}: another writer advanced the clock during this"
-                    " batch (its write lease was taken over); the batch is not acknowledged"
+                    " batch (its write lease was taken over); the batch is not acknowledged",
+                    cause="conflict",
                 ) from exc
             raise
         return first
@@ -338,7 +346,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             first = failures[0]
             raise StoreError(
                 f"Elasticsearch at {self.where} rejected {len(failures)} of {len(actions)} writes; "
-                f"first: {first.get('_id')}: {first.get('error')}"
+                f"first: {first.get('_id')}: {first.get('error')}",
+                cause=response_cause(first.get("status"), first.get("error")),
             )
 
     def _versions(self, collection: str, ids: list[str]) -> dict[str, dict[int, _Version]]:
@@ -457,7 +466,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             sighting = [i for i, vs in new.items() if any(_sighted(v) == object_id for v in vs.values())]
             if not sighting:
                 raise StoreError(
-                    f"Elasticsearch at {self.where} refused the document {doc_id} of this write: {reason}"
+                    f"Elasticsearch at {self.where} refused the document {doc_id} of this write: {reason}",
+                    cause="error",
                 )
             for i in sighting:
                 reasons.setdefault(i, reason)
@@ -760,12 +770,16 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         body = q.search(query)
         if query.time_budget_ms:  # Elasticsearch stops collecting at the timeout and says so
             body["timeout"] = f"{query.time_budget_ms}ms"
-        try:
-            result = self._es().search(index=self.names["search"], body=body)
-        except TransportError as exc:
-            if query.advanced and exc.status_code == 400:
-                raise SearchSyntaxError(f"the advanced query could not be parsed: {exc.error}") from None
-            raise StoreError(f"Elasticsearch at {self.where} refused a search: {exc}") from exc
+
+        def run(es: Elasticsearch) -> Any:
+            try:
+                return es.search(index=self.names["search"], body=body)
+            except TransportError as exc:
+                if query.advanced and exc.status_code == 400:  # the caller's syntax: a 400 for them
+                    raise SearchSyntaxError(f"the advanced query could not be parsed: {exc.error}") from None
+                raise
+
+        result = self._call("a search", run)
         if result.get("timed_out") and query.time_budget_ms:
             raise SearchTimeout(query.time_budget_ms)
         hits = result["hits"]["hits"]
@@ -902,12 +916,15 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         )
 
     def _get(self, doc_id: str) -> dict[str, Any] | None:
-        try:
-            return self._es().get(index=self.names["meta"], id=doc_id)["_source"]  # type: ignore[no-any-return]
-        except NotFoundError:
-            return None
-        except (EsConnectionError, TransportError) as exc:
-            raise StoreError(f"Elasticsearch at {self.where} could not be read: {exc}") from exc
+        def get(es: Elasticsearch) -> dict[str, Any] | None:
+            try:
+                return es.get(index=self.names["meta"], id=doc_id)["_source"]  # type: ignore[no-any-return]
+            except NotFoundError as exc:
+                if exc.error == "index_not_found_exception":  # no store here: not "no such document"
+                    raise
+                return None
+
+        return self._call("a read", get)
 
     def _find(self, kind: str, **terms: Any) -> list[dict[str, Any]]:
         filters = [{"term": {"kind": kind}}, *({"term": {k: v}} for k, v in terms.items())]
@@ -993,7 +1010,9 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             write = partial(_index_if, index=meta, doc_id=doc_id, document=total, condition=condition)
             if self._call("adding to a total", write):
                 return
-        raise StoreError(f"Elasticsearch at {self.where}: could not update the total {doc_id}")
+        raise StoreError(
+            f"Elasticsearch at {self.where}: could not update the total {doc_id}", cause="conflict"
+        )
 
     def ingest_totals(self) -> dict[tuple[str, str], int]:
         return {(d["key"], d["outcome"]): int(d["count"]) for d in self._find("total")}
@@ -1006,22 +1025,25 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         return int(stats["_all"]["total"]["store"]["size_in_bytes"])
 
     def add_account(self, account: Account) -> None:
-        try:
-            self._es().create(
-                index=self.names["meta"],
-                id=f"account|{account.name}",
-                document={
-                    "kind": "account",
-                    "key": account.name,
-                    "doc_id": f"account|{account.name}",
-                    "record": account.__dict__,
-                },
-                refresh=True,
-            )
-        except ConflictError:
-            raise StoreError(f"an account named {account.name!r} already exists") from None
-        except (EsConnectionError, TransportError) as exc:
-            raise StoreError(f"Elasticsearch at {self.where} could not store the account: {exc}") from exc
+        def create(es: Elasticsearch) -> None:
+            try:
+                es.create(
+                    index=self.names["meta"],
+                    id=f"account|{account.name}",
+                    document={
+                        "kind": "account",
+                        "key": account.name,
+                        "doc_id": f"account|{account.name}",
+                        "record": account.__dict__,
+                    },
+                    refresh=True,
+                )
+            except ConflictError:
+                raise StoreError(
+                    f"an account named {account.name!r} already exists", cause="conflict"
+                ) from None
+
+        self._call("storing an account", create)
 
     def get_account(self, name: str) -> Account | None:
         doc = self._get(f"account|{name}")
@@ -1056,4 +1078,6 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             )
             if self._call("ending sessions", write):
                 return
-        raise StoreError(f"Elasticsearch at {self.where}: could not end the sessions of {name!r}")
+        raise StoreError(
+            f"Elasticsearch at {self.where}: could not end the sessions of {name!r}", cause="conflict"
+        )

@@ -37,6 +37,9 @@ Call = Callable[[str, Callable[[Elasticsearch], Any]], Any]
 class LostLease(StoreError):
     """Another writer took the lease over while this one held it: the batch is not acknowledged."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, cause="conflict")
+
 
 class Lease:
     """A lease this process holds: `check()` before anything that must not happen without it."""
@@ -81,7 +84,8 @@ class WriteLease:
             if time.monotonic() > deadline:
                 raise StoreError(
                     f"Elasticsearch at {self.where}: another writer held the write lease for"
-                    f" {self.wait_seconds:g} s"
+                    f" {self.wait_seconds:g} s",
+                    cause="busy",
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.1)

@@ -14,11 +14,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,7 +27,6 @@ from indexer.search.model import (
     Related,
     SearchQuery,
     SearchResult,
-    SearchSyntaxError,
     SearchTimeout,
     SightingSummary,
 )
@@ -48,9 +47,11 @@ from indexer.store.base import (
     StoredObject,
     version_tlp_rank,
 )
+from indexer.store.embedded_errors import os_cause, sqlite_cause, store_error
 from indexer.timestamps import now_micros
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DB_FILENAME = "cyberlab.db"
 MEDIA_TYPE_STIX21 = "application/stix+json;version=2.1"
@@ -131,6 +132,7 @@ def _upgrade_accounts(conn: sqlite3.Connection) -> None:
             if "duplicate column" not in str(exc):
                 raise
 
+
 # Virtual-machine steps between two looks at a search's clock (~0.1 ms of work each time).
 _PROGRESS_STEPS = 1000
 
@@ -144,13 +146,17 @@ class EmbeddedStore:
         self.path = Path(data_dir) / DB_FILENAME
         self._local = threading.local()
 
-    # -- connections ------------------------------------------------------------------------
+    # -- the one door: every statement runs in _read or _write ---------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
         if not self.path.exists():
-            raise StoreError(f"store not initialized: {self.path} does not exist (run `cyberlab init`)")
+            raise StoreError(
+                f"store not initialized: {self.path} does not exist (run `cyberlab init`)",
+                cause="not_initialized",
+            )
+        conn = None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             conn.execute("PRAGMA journal_mode = WAL")
@@ -160,31 +166,78 @@ class EmbeddedStore:
             conn.execute("PRAGMA mmap_size = 268435456")
             _upgrade_accounts(conn)
         except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
             if not os.access(self.path.parent, os.W_OK):
                 # WAL mode writes its -shm file even to read, so a read-only directory stops reads too.
                 raise StoreError(
                     f"store directory {self.path.parent} is read-only; the store needs write access "
-                    "to it (even to read, for its WAL index)"
+                    "to it (even to read, for its WAL index)",
+                    cause="read_only",
                 ) from exc
-            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            raise store_error(exc, "open the connection", self.path) from exc
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _read(self, doing: str, read: Callable[[sqlite3.Connection], T], time_limit_ms: int = 0) -> T:
+        """Run `read` on this thread's connection; SQLite's errors become StoreErrors.
+
+        With a time limit, SQLite calls a progress handler every _PROGRESS_STEPS virtual-machine
+        steps (FTS5 prefix merges included); once past the deadline it interrupts the statement,
+        so no single read holds a worker past its budget. Whatever fails after the deadline
+        failed because of it: StoreError(cause="timeout")."""
+        conn = self._conn()
+        if not time_limit_ms:
+            try:
+                return read(conn)
+            except sqlite3.Error as exc:
+                raise store_error(exc, doing, self.path) from exc
+        deadline = time.monotonic() + time_limit_ms / 1000
+        expired = False
+
+        def over_budget() -> bool:
+            nonlocal expired
+            expired = time.monotonic() > deadline
+            return expired
+
+        conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
+        try:
+            return read(conn)
+        except Exception as exc:
+            if expired:
+                raise StoreError(
+                    f"could not {doing} in store {self.path} within {time_limit_ms} ms", cause="timeout"
+                ) from exc
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(exc, doing, self.path) from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    def _write(self, doing: str, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `write` in one transaction: committed if it returns, rolled back if anything
+        raises; SQLite's errors (at BEGIN, in `write` or at COMMIT) become StoreErrors.
+
+        Writers take the lock up front (BEGIN IMMEDIATE) and wait on each other through
+        busy_timeout; past it the error is cause="busy"."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path} is not writable: {exc}") from exc
+            raise store_error(exc, doing, self.path) from exc
         try:
-            yield conn
+            result = write(conn)
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+            return result
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(exc, doing, self.path) from exc
             raise
 
     def initialize(self) -> None:
+        # Its own connection, outside the two doors: the file may not exist yet, and the
+        # schema script and the search index fill manage their own transactions.
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # closing(): sqlite3's own context manager commits but leaves the connection open.
@@ -197,41 +250,51 @@ class EmbeddedStore:
                     log.info("store.search_index_built path=%s", self.path)
             log.info("store.initialized path=%s", self.path)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot initialize store at {self.path}: {exc}") from exc
+            cause = sqlite_cause(exc) if isinstance(exc, sqlite3.Error) else os_cause(exc)
+            if cause in ("error", "unavailable") and not os.access(self.path.parent, os.W_OK):
+                cause = "read_only"
+            raise StoreError(f"cannot initialize store at {self.path}: {exc}", cause=cause) from exc
 
     def backup(self, target: Path | str) -> int:
         """A consistent copy of the live store (SQLite online backup: writers may keep writing)."""
         target = Path(target)
         if target.exists():
-            raise StoreError(f"{target} already exists; choose a new file")
+            raise StoreError(f"{target} already exists; choose a new file", cause="conflict")
         try:
-            with sqlite3.connect(target) as copy:
-                self._conn().backup(copy, pages=1024)
+            with closing(sqlite3.connect(target)) as copy:
+                self._read("back up", lambda conn: conn.backup(copy, pages=1024))
                 (pages,) = copy.execute("PRAGMA page_count").fetchone()
                 (ok,) = copy.execute("PRAGMA integrity_check").fetchone()
-            copy.close()
-        except sqlite3.Error as exc:
-            raise StoreError(f"backup to {target} failed: {exc}") from exc
+        except sqlite3.Error as exc:  # the copy's own file (the live store's errors are StoreErrors)
+            raise StoreError(f"backup to {target} failed: {exc}", cause=sqlite_cause(exc)) from exc
         if ok != "ok":
-            raise StoreError(f"backup {target} failed its integrity check: {ok}")
+            raise StoreError(f"backup {target} failed its integrity check: {ok}", cause="corrupt")
         return int(pages)
 
     @staticmethod
     def restore(source: Path | str, data_dir: Path | str) -> None:
-        """Replace the store in `data_dir` with a backup; refuses a file that is not a sound store."""
+        """Replace the store in `data_dir` with a backup; refuses a file that is not a sound store.
+
+        Outside the two doors: it replaces the file they open, from another file."""
         source, target = Path(source), Path(data_dir) / DB_FILENAME
         try:
-            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup:
-                (ok,) = backup.execute("PRAGMA integrity_check").fetchone()
-                backup.execute("SELECT COUNT(*) FROM objects").fetchone()
+            with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as backup:
+                try:
+                    (ok,) = backup.execute("PRAGMA integrity_check").fetchone()
+                    backup.execute("SELECT COUNT(*) FROM objects").fetchone()
+                except sqlite3.Error as exc:
+                    raise StoreError(
+                        f"{source} is not a CyberLab store backup: {exc}", cause="corrupt"
+                    ) from exc
                 if ok != "ok":
-                    raise StoreError(f"{source} failed its integrity check: {ok}")
+                    raise StoreError(f"{source} failed its integrity check: {ok}", cause="corrupt")
                 Path(data_dir).mkdir(parents=True, exist_ok=True)
-                with sqlite3.connect(target) as live:
+                with closing(sqlite3.connect(target)) as live:
                     backup.backup(live)
-            backup.close()
         except sqlite3.Error as exc:
-            raise StoreError(f"{source} is not a CyberLab store backup: {exc}") from exc
+            raise StoreError(
+                f"could not restore {source} into {target}: {exc}", cause=sqlite_cause(exc)
+            ) from exc
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -243,28 +306,26 @@ class EmbeddedStore:
     def add_objects(
         self, collection: str, objects: Sequence[NewObject], owner: str = SERVER
     ) -> list[AddOutcome]:
-        outcomes: list[AddOutcome] = []
         if not objects:
+            return []
+
+        def write(conn: sqlite3.Connection) -> list[AddOutcome]:
+            outcomes: list[AddOutcome] = []
+            last = conn.execute("SELECT last FROM clock").fetchone()[0]
+            now = now_micros()
+            for obj in objects:
+                outcome, last, is_last = self._add_one(conn, collection, obj, max(now, last + 1), last, owner)
+                outcomes.append(outcome)
+                if is_last:
+                    embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
+            conn.execute("UPDATE clock SET last = ?", (last,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO collection_specs (collection, spec_version) VALUES (?, ?)",
+                [(collection, spec) for spec in {o.spec_version for o in objects}],
+            )
             return outcomes
-        try:
-            with self._write() as conn:
-                last = conn.execute("SELECT last FROM clock").fetchone()[0]
-                now = now_micros()
-                for obj in objects:
-                    outcome, last, is_last = self._add_one(
-                        conn, collection, obj, max(now, last + 1), last, owner
-                    )
-                    outcomes.append(outcome)
-                    if is_last:
-                        embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
-                conn.execute("UPDATE clock SET last = ?", (last,))
-                conn.executemany(
-                    "INSERT OR IGNORE INTO collection_specs (collection, spec_version) VALUES (?, ?)",
-                    [(collection, spec) for spec in {o.spec_version for o in objects}],
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"could not write to store {self.path}: {exc}") from exc
-        return outcomes
+
+        return self._write("add objects", write)
 
     @staticmethod
     def _add_one(
@@ -322,19 +383,17 @@ class EmbeddedStore:
         return "added", date_added, is_last
 
     def query(self, query: ObjectQuery) -> Page:
-        try:
-            query_or_none = self._narrow_spec_versions(query)
-            if query_or_none is None:
-                return Page(objects=[], more=False)
-            query = query_or_none
-            if len(query.types) > 1 and not query.ids:
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            narrowed = _narrow_spec_versions(conn, query)
+            if narrowed is None:
+                return []
+            if len(narrowed.types) > 1 and not narrowed.ids:
                 # One ordered index range per type, merged: LIMIT stops each early, no big sort.
-                per_type = [self._rows(replace(query, types=(t,))) for t in query.types]
-                rows = list(heapq.merge(*per_type, key=lambda r: (r[5], r[0], r[2])))[: query.limit + 1]
-            else:
-                rows = self._rows(query)
-        except sqlite3.Error as exc:
-            raise StoreError(f"could not read store {self.path}: {exc}") from exc
+                per_type = [_rows(conn, replace(narrowed, types=(t,))) for t in narrowed.types]
+                return list(heapq.merge(*per_type, key=lambda r: (r[5], r[0], r[2])))[: narrowed.limit + 1]
+            return _rows(conn, narrowed)
+
+        rows = self._read("read objects", read)
         more = len(rows) > query.limit
         objects = [
             StoredObject(
@@ -351,53 +410,13 @@ class EmbeddedStore:
         ]
         return Page(objects=objects, more=more)
 
-    def _rows(self, query: ObjectQuery) -> list[tuple[Any, ...]]:
-        where, params = _where(query)
-        # Without statistics SQLite prefers the date_added order indexes even when an id or type
-        # equality is far more selective (a 1M-row scan for match[id]); say which index fits.
-        if query.ids:
-            hint = "INDEXED BY ux_objects_version"
-        elif len(query.types) == 1:
-            hint = "INDEXED BY ix_objects_type_added"
-        else:
-            hint = ""
-        sql = (
-            f"SELECT {_OBJECT_COLUMNS} FROM objects {hint} WHERE {' AND '.join(where)}"
-            " ORDER BY date_added, id, version LIMIT ?"
-        )
-        return self._conn().execute(sql, (*params, query.limit + 1)).fetchall()
-
-    def _narrow_spec_versions(self, query: ObjectQuery) -> ObjectQuery | None:
-        """Drop a spec_version filter that selects everything; None if it can match nothing."""
-        if not query.spec_versions:
-            return query
-        present = {
-            row[0]
-            for row in self._conn().execute(
-                "SELECT spec_version FROM collection_specs WHERE collection = ?", (query.collection,)
-            )
-        }
-        wanted = present & set(query.spec_versions)
-        if not wanted:
-            return None
-        return replace(query, spec_versions=()) if wanted == present else query
-
     def object_exists(self, collection: str, object_id: str) -> bool:
-        row = (
-            self._conn()
-            .execute("SELECT 1 FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, object_id))
-            .fetchone()
-        )
-        return row is not None
+        sql = "SELECT 1 FROM objects WHERE collection = ? AND id = ? LIMIT 1"
+        return self._one("look an object up", sql, (collection, object_id)) is not None
 
     def object_owner(self, collection: str, object_id: str) -> str | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1", (collection, object_id)
-            )
-            .fetchone()
-        )
+        sql = "SELECT owner FROM objects WHERE collection = ? AND id = ? LIMIT 1"
+        row = self._one("read an object's owner", sql, (collection, object_id))
         return None if row is None else str(row[0])
 
     def delete_object(
@@ -410,106 +429,100 @@ class EmbeddedStore:
         where, params = _where(
             ObjectQuery(collection, ids=(object_id,), versions=versions, spec_versions=spec_versions)
         )
-        try:
-            with self._write() as conn:
-                deleted = conn.execute(f"DELETE FROM objects WHERE {' AND '.join(where)}", params).rowcount
-                if deleted:
-                    # Strictly after every date_added so far: the change is always visible.
-                    last = conn.execute("SELECT last FROM clock").fetchone()[0]
-                    at = max(now_micros(), last + 1)
-                    conn.execute("UPDATE clock SET last = ?", (at,))
-                    conn.execute(
-                        "INSERT INTO collection_deletes (collection, at) VALUES (?1, ?2)"
-                        " ON CONFLICT (collection) DO UPDATE SET at = ?2",
-                        (collection, at),
-                    )
-                # The surviving versions' first/last flags must describe what is left.
+
+        def write(conn: sqlite3.Connection) -> int:
+            deleted = conn.execute(f"DELETE FROM objects WHERE {' AND '.join(where)}", params).rowcount
+            if deleted:
+                # Strictly after every date_added so far: the change is always visible.
+                last = conn.execute("SELECT last FROM clock").fetchone()[0]
+                at = max(now_micros(), last + 1)
+                conn.execute("UPDATE clock SET last = ?", (at,))
                 conn.execute(
-                    "UPDATE objects SET"
-                    " is_first = (version = (SELECT MIN(version) FROM objects"
-                    "                        WHERE collection = ?1 AND id = ?2)),"
-                    " is_last = (version = (SELECT MAX(version) FROM objects"
-                    "                       WHERE collection = ?1 AND id = ?2))"
-                    " WHERE collection = ?1 AND id = ?2",
-                    (collection, object_id),
+                    "INSERT INTO collection_deletes (collection, at) VALUES (?1, ?2)"
+                    " ON CONFLICT (collection) DO UPDATE SET at = ?2",
+                    (collection, at),
                 )
-                embedded_search.unindex_object(conn, collection, object_id)
-                survivor = conn.execute(
-                    "SELECT body, date_added FROM objects WHERE collection = ? AND id = ? AND is_last = 1",
-                    (collection, object_id),
-                ).fetchone()
-                if survivor is not None:
-                    embedded_search.index_object(conn, collection, orjson.loads(survivor[0]), survivor[1])
-        except sqlite3.Error as exc:
-            raise StoreError(f"could not delete from store {self.path}: {exc}") from exc
-        return int(deleted)
+            # The surviving versions' first/last flags must describe what is left.
+            conn.execute(
+                "UPDATE objects SET"
+                " is_first = (version = (SELECT MIN(version) FROM objects"
+                "                        WHERE collection = ?1 AND id = ?2)),"
+                " is_last = (version = (SELECT MAX(version) FROM objects"
+                "                       WHERE collection = ?1 AND id = ?2))"
+                " WHERE collection = ?1 AND id = ?2",
+                (collection, object_id),
+            )
+            embedded_search.unindex_object(conn, collection, object_id)
+            survivor = conn.execute(
+                "SELECT body, date_added FROM objects WHERE collection = ? AND id = ? AND is_last = 1",
+                (collection, object_id),
+            ).fetchone()
+            if survivor is not None:
+                embedded_search.index_object(conn, collection, orjson.loads(survivor[0]), survivor[1])
+            return int(deleted)
+
+        return self._write("delete an object", write)
 
     def newest_date_added(self, collection: str) -> int:
-        row = (
-            self._conn()
-            .execute("SELECT MAX(date_added) FROM objects WHERE collection = ?", (collection,))
-            .fetchone()
-        )
-        return int(row[0] or 0)
+        sql = "SELECT MAX(date_added) FROM objects WHERE collection = ?"
+        row = self._one("read the newest date_added", sql, (collection,))
+        return int(row[0] or 0) if row else 0
 
     def last_change(self, collection: str) -> int:
-        row = (
-            self._conn()
-            .execute("SELECT at FROM collection_deletes WHERE collection = ?", (collection,))
-            .fetchone()
-        )
-        return max(self.newest_date_added(collection), int(row[0]) if row else 0)
+        def read(conn: sqlite3.Connection) -> tuple[Any, Any]:
+            (newest,) = conn.execute(
+                "SELECT MAX(date_added) FROM objects WHERE collection = ?", (collection,)
+            ).fetchone()
+            deleted = conn.execute(
+                "SELECT at FROM collection_deletes WHERE collection = ?", (collection,)
+            ).fetchone()
+            return newest, deleted
+
+        newest, deleted = self._read("read a collection's last change", read)
+        return max(int(newest or 0), int(deleted[0]) if deleted else 0)
 
     def count(self, collection: str) -> int:
-        row = (
-            self._conn()
-            .execute("SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,))
-            .fetchone()
-        )
-        return int(row[0])
+        row = self._one("count objects", "SELECT COUNT(*) FROM objects WHERE collection = ?", (collection,))
+        return int(row[0]) if row else 0
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
-        conn = self._conn()
-        budget = query.time_budget_ms
-        if not budget:
-            try:
-                return embedded_search.search(conn, query)
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"could not search store {self.path}: {exc}") from exc
-        # SQLite calls the handler every N virtual-machine steps (FTS5 prefix merges included);
-        # a true return interrupts the statement, so no single search holds a worker past budget.
-        deadline = time.monotonic() + budget / 1000
-        expired = False
-
-        def over_budget() -> bool:
-            nonlocal expired
-            expired = time.monotonic() > deadline
-            return expired
-
-        conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
+        budget = query.time_budget_ms or 0
         try:
-            return embedded_search.search(conn, query)
-        except sqlite3.OperationalError as exc:
-            if expired:
-                raise SearchTimeout(budget) from None
-            raise StoreError(f"could not search store {self.path}: {exc}") from exc
-        except SearchSyntaxError:
-            if expired:  # the advanced query's probe was cut short: time, not syntax
+            return self._read("search", lambda conn: embedded_search.search(conn, query), budget)
+        except StoreError as exc:
+            if budget and exc.cause == "timeout":
+                # The caller's question was too costly for its budget: theirs to narrow (422).
                 raise SearchTimeout(budget) from None
             raise
-        finally:
-            conn.set_progress_handler(None, 0)
 
     def sightings_of(
         self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
     ) -> list[SightingSummary]:
-        return embedded_search.sightings_of(self._conn(), object_id, collections, max_tlp_rank)
+        return self._read(
+            "read sightings",
+            lambda conn: embedded_search.sightings_of(conn, object_id, collections, max_tlp_rank),
+        )
 
     def related(
         self, object_id: str, collections: tuple[str, ...], max_tlp_rank: int | None = None
     ) -> list[Related]:
-        return embedded_search.related(self._conn(), object_id, collections, max_tlp_rank)
+        return self._read(
+            "read relationships",
+            lambda conn: embedded_search.related(conn, object_id, collections, max_tlp_rank),
+        )
+
+    # -- statements in one line ---------------------------------------------------------------
+    def _one(self, doing: str, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of one read, or None."""
+        return self._read(doing, lambda conn: conn.execute(sql, params).fetchone())
+
+    def _all(self, doing: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._read(doing, lambda conn: conn.execute(sql, params).fetchall())
+
+    def _run(self, doing: str, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement in its own write transaction."""
+        self._write(doing, lambda conn: conn.execute(sql, params))
 
     # -- status resources -------------------------------------------------------------------
     def save_status(self, status: StatusRecord) -> None:
@@ -521,28 +534,18 @@ class EmbeddedStore:
                 "failures_omitted": status.failures_omitted,
             }
         )
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO statuses (id, collection, owner, request_timestamp, status, details)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    status.id,
-                    status.collection,
-                    status.owner,
-                    status.request_timestamp,
-                    status.status,
-                    details,
-                ),
-            )
+        self._run(
+            "save a status",
+            "INSERT OR REPLACE INTO statuses (id, collection, owner, request_timestamp, status, details)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (status.id, status.collection, status.owner, status.request_timestamp, status.status, details),
+        )
 
     def get_status(self, status_id: str) -> StatusRecord | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT id, collection, owner, request_timestamp, status, details FROM statuses WHERE id = ?",
-                (status_id,),
-            )
-            .fetchone()
+        row = self._one(
+            "read a status",
+            "SELECT id, collection, owner, request_timestamp, status, details FROM statuses WHERE id = ?",
+            (status_id,),
         )
         if row is None:
             return None
@@ -561,59 +564,60 @@ class EmbeddedStore:
 
     # -- connector cursors ------------------------------------------------------------------
     def get_cursor(self, name: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        row = self._one("read a cursor", "SELECT value FROM cursors WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
     def save_cursor(self, name: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO cursors (name, value, updated) VALUES (?, ?, ?)",
-                (name, value, now_micros()),
-            )
+        self._run(
+            "save a cursor",
+            "INSERT OR REPLACE INTO cursors (name, value, updated) VALUES (?, ?, ?)",
+            (name, value, now_micros()),
+        )
 
     # -- dead letters -----------------------------------------------------------------------
     def add_dead_letter(self, connector: str, kind: str, origin: str, reason: str, payload: bytes) -> None:
         # One letter per (connector, origin): a rerun that fails the same way replaces, not repeats.
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO dead_letters (connector, kind, origin, reason, payload, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (connector, kind, origin, reason, payload, now_micros()),
-            )
+        self._run(
+            "add a dead letter",
+            "INSERT OR REPLACE INTO dead_letters (connector, kind, origin, reason, payload, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (connector, kind, origin, reason, payload, now_micros()),
+        )
 
     def list_dead_letters(self, connector: str | None = None) -> list[DeadLetter]:
         sql = "SELECT id, connector, kind, origin, reason, payload, created FROM dead_letters"
-        rows = (
-            self._conn().execute(sql + " WHERE connector = ? ORDER BY id", (connector,))
-            if connector
-            else self._conn().execute(sql + " ORDER BY id")
-        ).fetchall()
+        if connector:
+            rows = self._all("list dead letters", sql + " WHERE connector = ? ORDER BY id", (connector,))
+        else:
+            rows = self._all("list dead letters", sql + " ORDER BY id")
         return [DeadLetter(*row) for row in rows]
 
     def delete_dead_letter(self, letter_id: int) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
+        self._run("delete a dead letter", "DELETE FROM dead_letters WHERE id = ?", (letter_id,))
 
     # -- operations ---------------------------------------------------------------------------
     def record_ingest(self, connector: str, counts: dict[str, int]) -> None:
-        with self._write() as conn:
-            conn.executemany(
+        self._write(
+            "record ingest totals",
+            lambda conn: conn.executemany(
                 "INSERT INTO ingest_totals (connector, outcome, count) VALUES (?, ?, ?)"
                 " ON CONFLICT (connector, outcome) DO UPDATE SET count = count + excluded.count",
                 [(connector, outcome, n) for outcome, n in counts.items() if n],
-            )
+            ),
+        )
 
     def ingest_totals(self) -> dict[tuple[str, str], int]:
-        rows = self._conn().execute("SELECT connector, outcome, count FROM ingest_totals").fetchall()
+        rows = self._all("read ingest totals", "SELECT connector, outcome, count FROM ingest_totals")
         return {(c, o): int(n) for c, o, n in rows}
 
     def size_bytes(self) -> int:
+        # The files' sizes, not a statement: it answers even when SQLite cannot.
         return sum(p.stat().st_size for p in self.path.parent.glob(DB_FILENAME + "*") if p.is_file())
 
     # -- accounts ---------------------------------------------------------------------------
     def add_account(self, account: Account) -> None:
-        try:
-            with self._write() as conn:
+        def write(conn: sqlite3.Connection) -> None:
+            try:
                 conn.execute(
                     f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     (
@@ -625,121 +629,157 @@ class EmbeddedStore:
                         account.session_generation,
                     ),
                 )
-        except sqlite3.IntegrityError:
-            raise StoreError(f"an account named {account.name!r} already exists") from None
+            except sqlite3.IntegrityError:
+                raise StoreError(
+                    f"an account named {account.name!r} already exists", cause="conflict"
+                ) from None
+
+        self._write("add an account", write)
 
     def get_account(self, name: str) -> Account | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name = ?", (name,))
-            .fetchone()
-        )
+        row = self._one("read an account", f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE name = ?", (name,))
         return None if row is None else Account(*row)
 
     def list_accounts(self) -> list[Account]:
-        rows = (
-            self._conn()
-            .execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY name")
-            .fetchall()
-        )
+        rows = self._all("list accounts", f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY name")
         return [Account(*row) for row in rows]
 
     def update_account(self, account: Account) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE accounts SET role = ?, key_hash = ?, revoked = ?, session_generation = ?"
-                " WHERE name = ?",
-                (account.role, account.key_hash, account.revoked, account.session_generation, account.name),
-            )
+        self._run(
+            "update an account",
+            "UPDATE accounts SET role = ?, key_hash = ?, revoked = ?, session_generation = ? WHERE name = ?",
+            (account.role, account.key_hash, account.revoked, account.session_generation, account.name),
+        )
 
     def end_sessions(self, name: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?", (name,)
-            )
+        self._run(
+            "end an account's sessions",
+            "UPDATE accounts SET session_generation = session_generation + 1 WHERE name = ?",
+            (name,),
+        )
 
     # -- email digests ----------------------------------------------------------------------
     def get_digest_subscription(self, account: str) -> DigestSubscription | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions WHERE account = ?", (account,))
-            .fetchone()
+        row = self._one(
+            "read a digest subscription",
+            f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions WHERE account = ?",
+            (account,),
         )
         return None if row is None else _subscription(row)
 
     def save_digest_subscription(self, subscription: DigestSubscription) -> None:
         s = subscription
-        with self._write() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO digest_subscriptions ({_DIGEST_COLUMNS}) VALUES ({_marks(7)})",
-                (
-                    s.account,
-                    int(s.enabled),
-                    s.frequency,
-                    ",".join(s.collections),
-                    s.address,
-                    int(s.html),
-                    s.updated or now_micros(),
-                ),
-            )
+        self._run(
+            "save a digest subscription",
+            f"INSERT OR REPLACE INTO digest_subscriptions ({_DIGEST_COLUMNS}) VALUES ({_marks(7)})",
+            (
+                s.account,
+                int(s.enabled),
+                s.frequency,
+                ",".join(s.collections),
+                s.address,
+                int(s.html),
+                s.updated or now_micros(),
+            ),
+        )
 
     def list_digest_subscriptions(self) -> list[DigestSubscription]:
-        rows = (
-            self._conn()
-            .execute(f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions ORDER BY account")
-            .fetchall()
-        )
+        sql = f"SELECT {_DIGEST_COLUMNS} FROM digest_subscriptions ORDER BY account"
+        rows = self._all("list digest subscriptions", sql)
         return [_subscription(row) for row in rows]
 
     def get_digest_state(self, account: str) -> DigestState | None:
-        row = (
-            self._conn()
-            .execute("SELECT account, up_to, sent_at FROM digest_state WHERE account = ?", (account,))
-            .fetchone()
+        row = self._one(
+            "read a digest state",
+            "SELECT account, up_to, sent_at FROM digest_state WHERE account = ?",
+            (account,),
         )
         return None if row is None else DigestState(*row)
 
     def save_digest_state(self, state: DigestState) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO digest_state (account, up_to, sent_at) VALUES (?, ?, ?)",
-                (state.account, state.up_to, state.sent_at),
-            )
+        self._run(
+            "save a digest state",
+            "INSERT OR REPLACE INTO digest_state (account, up_to, sent_at) VALUES (?, ?, ?)",
+            (state.account, state.up_to, state.sent_at),
+        )
 
     # -- "is this suspicious?" reports --------------------------------------------------------
     def add_check_report(self, report: CheckReport) -> None:
-        try:
-            with self._write() as conn:
+        def write(conn: sqlite3.Connection) -> None:
+            try:
                 conn.execute(
                     f"INSERT INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
                     _report_row(report),
                 )
-        except sqlite3.IntegrityError:
-            raise StoreError(f"a report with id {report.id!r} already exists") from None
+            except sqlite3.IntegrityError:
+                raise StoreError(f"a report with id {report.id!r} already exists", cause="conflict") from None
+
+        self._write("add a report", write)
 
     def get_check_report(self, report_id: str) -> CheckReport | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_REPORT_COLUMNS} FROM check_reports WHERE id = ?", (report_id,))
-            .fetchone()
+        row = self._one(
+            "read a report", f"SELECT {_REPORT_COLUMNS} FROM check_reports WHERE id = ?", (report_id,)
         )
         return None if row is None else CheckReport(*row)
 
     def list_check_reports(self, status: ReportStatus | None = None) -> list[CheckReport]:
         sql = f"SELECT {_REPORT_COLUMNS} FROM check_reports"
-        rows = (
-            self._conn().execute(sql + " WHERE status = ? ORDER BY created, id", (status,))
-            if status
-            else self._conn().execute(sql + " ORDER BY created, id")
-        ).fetchall()
+        if status:
+            rows = self._all("list reports", sql + " WHERE status = ? ORDER BY created, id", (status,))
+        else:
+            rows = self._all("list reports", sql + " ORDER BY created, id")
         return [CheckReport(*row) for row in rows]
 
     def update_check_report(self, report: CheckReport) -> None:
-        with self._write() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
-                _report_row(report),
-            )
+        self._run(
+            "update a report",
+            f"INSERT OR REPLACE INTO check_reports ({_REPORT_COLUMNS}) VALUES ({_marks(10)})",
+            _report_row(report),
+        )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo a failed write. SQLite may have rolled it back itself (it does on some SQLITE_FULL
+    and I/O errors): a second ROLLBACK would raise and hide the error that matters."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("store.rollback_failed error=%s", exc)
+
+
+def _rows(conn: sqlite3.Connection, query: ObjectQuery) -> list[tuple[Any, ...]]:
+    where, params = _where(query)
+    # Without statistics SQLite prefers the date_added order indexes even when an id or type
+    # equality is far more selective (a 1M-row scan for match[id]); say which index fits.
+    if query.ids:
+        hint = "INDEXED BY ux_objects_version"
+    elif len(query.types) == 1:
+        hint = "INDEXED BY ix_objects_type_added"
+    else:
+        hint = ""
+    sql = (
+        f"SELECT {_OBJECT_COLUMNS} FROM objects {hint} WHERE {' AND '.join(where)}"
+        " ORDER BY date_added, id, version LIMIT ?"
+    )
+    return conn.execute(sql, (*params, query.limit + 1)).fetchall()
+
+
+def _narrow_spec_versions(conn: sqlite3.Connection, query: ObjectQuery) -> ObjectQuery | None:
+    """Drop a spec_version filter that selects everything; None if it can match nothing."""
+    if not query.spec_versions:
+        return query
+    present = {
+        row[0]
+        for row in conn.execute(
+            "SELECT spec_version FROM collection_specs WHERE collection = ?", (query.collection,)
+        )
+    }
+    wanted = present & set(query.spec_versions)
+    if not wanted:
+        return None
+    return replace(query, spec_versions=()) if wanted == present else query
 
 
 _DIGEST_COLUMNS = "account, enabled, frequency, collections, address, html, updated"
