@@ -26,7 +26,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from config import CollectionSettings, Settings
 from config.settings import ROLES
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import TooManyRequests, Unauthorized
 from cyberlab.failed_logins import FailedLogins
 from indexer.store.base import SERVER, Account, Store
 from indexer.tlp import TLP_ORDER
@@ -34,7 +34,6 @@ from indexer.tlp import TLP_ORDER
 # scrypt cost: ~50 ms and 16 MiB per hash on these machines, so a stolen hash is costly to attack.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 KEY_PREFIX = "clk_"
-REALM = 'Basic realm="CyberLab TAXII", charset="UTF-8"'
 # Verified credentials remembered per process (bounded: an attacker's guesses never enter it).
 _CACHE_SIZE = 10_000
 
@@ -122,11 +121,9 @@ class LoginThrottle:
         if wait is None:
             return
         retry_after = str(wait)
-        raise TaxiiError(
-            429,
-            "Too Many Requests",
+        raise TooManyRequests(
             f"too many failed logins from your address ({self._limit}); retry after {retry_after} s",
-            {"Retry-After": retry_after},
+            retry_after,
         )
 
     def failed(self, address: str) -> None:
@@ -161,7 +158,7 @@ class Authenticator:
         name, key = parse_basic(header)
         account = self.authenticate(name, key)
         if account is None:
-            raise unauthorized("the user name or API key is wrong, or the key was revoked")
+            raise Unauthorized("the user name or API key is wrong, or the key was revoked")
         return Caller(account.name, account.role)
 
     def authenticate(self, name: str, key: str) -> Account | None:
@@ -237,19 +234,15 @@ def parse_basic(header: str) -> tuple[str, str]:
         scheme, _, rest = scheme.partition("\t")
         value = rest + " " + value
     if scheme.lower() != "basic" or not value.strip():
-        raise unauthorized("use HTTP Basic authentication: your account name and API key")
+        raise Unauthorized("use HTTP Basic authentication: your account name and API key")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized("the Basic credentials are not valid base64 of UTF-8 'name:key'") from None
+        raise Unauthorized("the Basic credentials are not valid base64 of UTF-8 'name:key'") from None
     name, sep, key = decoded.partition(":")
     if not sep or not name:
-        raise unauthorized("the Basic credentials must be 'name:key'")
+        raise Unauthorized("the Basic credentials must be 'name:key'")
     return name, key
-
-
-def unauthorized(description: str) -> TaxiiError:
-    return TaxiiError(401, "Unauthorized", description, {"WWW-Authenticate": REALM})
 
 
 def can_read(caller: Caller, collection: CollectionSettings) -> bool:

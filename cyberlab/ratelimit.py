@@ -28,7 +28,7 @@ from cyberlab.api.check import bp as check_bp
 from cyberlab.api.exports import bp as exports_bp
 from cyberlab.api.sightings import bp as sightings_bp
 from cyberlab.auth import parse_basic
-from cyberlab.errors import TaxiiError, render_taxii_error
+from cyberlab.errors import TaxiiError, TooManyRequests, render_taxii_error
 from cyberlab.services import services
 
 UPLOAD_VIEWS = ("web.upload",)
@@ -109,11 +109,9 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         if limit is not None:
             retry_after = str(int(limit.limit.get_expiry()))
         return render_taxii_error(
-            TaxiiError(
-                429,
-                "Too Many Requests",
+            TooManyRequests(
                 f"rate limit exceeded ({getattr(exc, 'description', '')}); retry after {retry_after} s",
-                {"Retry-After": retry_after},
+                retry_after,
             )
         )
 

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from flask import Response, request
 
-from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance, unauthorized
-from cyberlab.errors import TaxiiError
+from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance
+from cyberlab.errors import BadRequest, Forbidden, Unauthorized
 from cyberlab.services import services
 from indexer.search.model import Hit, SearchQuery
 from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
@@ -22,20 +22,16 @@ def require_role(*roles: str) -> Caller:
     """The authenticated caller, if its role is one of `roles` (admin always is)."""
     caller = services().auth.caller()
     if caller.anonymous:
-        raise unauthorized("this endpoint needs an account: HTTP Basic with your account name and API key")
+        raise Unauthorized("this endpoint needs an account: HTTP Basic with your account name and API key")
     if caller.role != "admin" and caller.role not in roles:
-        raise TaxiiError(403, "Forbidden", f"this endpoint is for the {' or '.join(roles)} role")
+        raise Forbidden(f"this endpoint is for the {' or '.join(roles)} role")
     return caller
-
-
-def bad_request(description: str) -> TaxiiError:
-    return TaxiiError(400, "Bad request", description)
 
 
 def check_known_params(known: tuple[str, ...]) -> None:
     unknown = sorted(set(request.args) - set(known))
     if unknown:
-        raise bad_request(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        raise BadRequest(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 def many(name: str) -> tuple[str, ...]:
@@ -46,7 +42,7 @@ def many(name: str) -> tuple[str, ...]:
     )
     cap = services().settings.limits.filter_values
     if len(values) > cap:
-        raise bad_request(
+        raise BadRequest(
             f"{name}: {len(values)} different values; at most {cap} are allowed (limits.filter_values)"
         )
     return values
@@ -61,7 +57,7 @@ def time_param(name: str) -> int | None:
     try:
         return parse_timestamp(raw)
     except ValueError:
-        raise bad_request(f"{name} must be an RFC 3339 timestamp such as 2026-03-01T00:00:00Z") from None
+        raise BadRequest(f"{name} must be an RFC 3339 timestamp such as 2026-03-01T00:00:00Z") from None
 
 
 def int_param(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -71,9 +67,9 @@ def int_param(name: str, default: int | None, low: int, high: int) -> int | None
     try:
         value = int(raw)
     except ValueError:
-        raise bad_request(f"{name} must be a whole number") from None
+        raise BadRequest(f"{name} must be a whole number") from None
     if not low <= value <= high:
-        raise bad_request(f"{name} must be between {low} and {high}")
+        raise BadRequest(f"{name} must be between {low} and {high}")
     return value
 
 
@@ -85,7 +81,7 @@ def bool_param(name: str) -> bool | None:
         return True
     if raw.lower() in ("false", "0", "no"):
         return False
-    raise bad_request(f"{name} must be true or false")
+    raise BadRequest(f"{name} must be true or false")
 
 
 def stamp(micros: int | None) -> str | None:

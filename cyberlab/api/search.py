@@ -18,7 +18,6 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.api.common import (
-    bad_request,
     bool_param,
     check_known_params,
     int_param,
@@ -30,7 +29,7 @@ from cyberlab.api.common import (
     visible_copies,
 )
 from cyberlab.auth import Caller, max_tlp_rank, read_scope, readable_collections, tlp_clearance
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from cyberlab.services import services
 from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
 from indexer.store.base import ObjectQuery
@@ -80,16 +79,16 @@ def search() -> Response:
     try:
         result = services().store.search(query)
     except SearchSyntaxError as exc:
-        raise bad_request(str(exc)) from None
+        raise BadRequest(str(exc)) from None
     except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        raise BadRequest(str(exc)) from None
     except SearchTimeout as exc:
         raise too_expensive(exc) from None
     return json_response(render_result(result, fingerprint, query.histogram))
 
 
-def too_expensive(exc: SearchTimeout) -> TaxiiError:
-    return TaxiiError(422, "Search too expensive", str(exc))
+def too_expensive(exc: SearchTimeout) -> Unprocessable:
+    return Unprocessable(str(exc), title="Search too expensive")
 
 
 # A phrase counts once; FTS5's and Lucene's operators are not terms.
@@ -105,7 +104,7 @@ def check_query_cost(text: str, advanced: bool) -> None:
     tokens = _TOKEN.findall(text) if advanced else text.split()
     terms = [t for t in tokens if t.upper() not in _OPERATORS and any(c.isalnum() for c in t)]
     if len(terms) > limits.max_terms:
-        raise bad_request(
+        raise BadRequest(
             f"the query has {len(terms)} terms; at most {limits.max_terms} are allowed "
             "(search.max_terms): narrow it"
         )
@@ -114,7 +113,7 @@ def check_query_cost(text: str, advanced: bool) -> None:
             t for t in terms if not t.startswith('"') and ("*" in t or "?" in t or "~" in t or t[0] == "/")
         ]
         if len(prefixes) > limits.max_prefix_terms:
-            raise bad_request(
+            raise BadRequest(
                 f"the query has {len(prefixes)} prefix or wildcard terms; at most "
                 f"{limits.max_prefix_terms} are allowed (search.max_prefix_terms): narrow it"
             )
@@ -133,12 +132,12 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
     args = request.args
     syntax = args.get("syntax", "plain")
     if syntax not in ("plain", "advanced"):
-        raise bad_request("syntax must be plain or advanced")
+        raise BadRequest("syntax must be plain or advanced")
     if not allow_advanced:
         syntax = "plain"
     sort = args.get("sort") or ("relevance" if args.get("q") else "-last_seen")
     if sort not in SORTS:
-        raise bad_request(f"sort must be one of {', '.join(SORTS)}")
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
     collections = tuple(readable)
     wanted = many("collection")
     if wanted:
@@ -146,14 +145,14 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
         for name in wanted:
             coll = services().settings.collection(name)
             if coll is None:
-                raise bad_request(f"there is no collection {name!r}")
+                raise BadRequest(f"there is no collection {name!r}")
             if coll.id not in readable:
-                raise TaxiiError(403, "Forbidden", f"your account may not read collection {name!r}")
+                raise Forbidden(f"your account may not read collection {name!r}")
             chosen.append(coll.id)
         collections = tuple(chosen)
     tlp = many("tlp")
     if any(level not in TLP_ORDER for level in tlp):
-        raise bad_request(f"tlp must be among {', '.join(TLP_ORDER)}")
+        raise BadRequest(f"tlp must be among {', '.join(TLP_ORDER)}")
     min_sightings = int_param("min_sightings", None, 0, 2**31)
     if bool_param("has_sightings"):
         min_sightings = max(min_sightings or 0, 1)
@@ -163,7 +162,7 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
         valid_at, revoked = valid_at or now_micros(), False
     text = args.get("q", "")
     if len(text) > 1000:
-        raise bad_request("q is limited to 1000 characters")
+        raise BadRequest("q is limited to 1000 characters")
     check_query_cost(text, syntax == "advanced")
     return SearchQuery(
         collections=collections or ("-none-",),
@@ -249,7 +248,7 @@ def pivot(object_id: str) -> Response:
     caller = services().auth.caller()
     detail = indicator_detail(object_id, caller)
     if detail is None:
-        raise TaxiiError(404, "Not found", f"no object {object_id!r} in a collection you may read")
+        raise NotFound(f"no object {object_id!r} in a collection you may read")
     return json_response(detail)
 
 

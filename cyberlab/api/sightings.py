@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api.common import bad_request, json_response, require_role, visible_copies
+from cyberlab.api.common import json_response, require_role, visible_copies
 from cyberlab.auth import Caller, write_owner
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest, PayloadTooLarge
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
 from indexer.search.values import pattern_values
@@ -30,11 +30,10 @@ def check_upload_size(count: int, what: str) -> None:
     """A 413 before any work for an upload over limits.upload_lines (each line costs a receipt line)."""
     cap = services().settings.limits.upload_lines
     if count > cap:
-        raise TaxiiError(
-            413,
-            "Too many sightings",
+        raise PayloadTooLarge(
             f"an upload holds at most {cap:,} {what} (limits.upload_lines); this one has {count:,}: "
             "split it into several uploads",
+            title="Too many sightings",
         )
 
 
@@ -50,7 +49,7 @@ def upload() -> Response:
     elif media in ("application/stix+json", "application/taxii+json"):
         lines = lines_from_stix(text, caller)
     else:
-        raise bad_request('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
+        raise BadRequest('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
     return json_response(record_sightings(caller, lines))
 
 
@@ -58,9 +57,9 @@ def lines_from_json(text: str) -> list[ReportedLine]:
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the body is not valid JSON: {exc}") from None
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("sightings"), list):
-        raise bad_request('the body must be an object with a "sightings" list')
+        raise BadRequest('the body must be an object with a "sightings" list')
     check_upload_size(len(body["sightings"]), "sightings")
     lines = []
     for n, item in enumerate(body["sightings"], start=1):
@@ -88,10 +87,10 @@ def lines_from_stix(text: str, caller: Caller) -> list[ReportedLine]:
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the file is not valid JSON: {exc}") from None
+        raise BadRequest(f"the file is not valid JSON: {exc}") from None
     objects = body.get("objects") if isinstance(body, dict) else None
     if not isinstance(objects, list):
-        raise bad_request('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
+        raise BadRequest('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
     check_upload_size(len(objects), "objects")
     by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
     sighted = {
@@ -187,7 +186,7 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     collection = svc.settings.collection(svc.settings.sightings_collection)
     assert collection is not None  # checked when the settings were loaded
     if not lines:
-        raise bad_request("there are no sightings in this upload")
+        raise BadRequest("there are no sightings in this upload")
 
     def known(indicator_id: str) -> bool:
         # Known to the caller, not anywhere: new_indicator must not say whether an indicator the

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, Response
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write, unauthorized
+from cyberlab.auth import Caller, can_read, can_write
+from cyberlab.errors import Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.common import begin, collection_for, taxii_json
 
@@ -36,7 +37,7 @@ def list_collections(api_root: str) -> Response:
         if can_read(caller, c) or can_write(caller, c)
     ]
     if caller.anonymous and not visible:
-        raise unauthorized("no collection here is public; authenticate with your account name and API key")
+        raise Unauthorized("no collection here is public; authenticate with your account name and API key")
     return taxii_json({"collections": visible} if visible else {})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import NotAcceptable, UnsupportedMediaType
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 
@@ -34,10 +34,8 @@ def require_taxii_accept() -> None:
             continue
         if kind in ("*/*", "application/*") or _is_taxii21(media):
             return
-    raise TaxiiError(
-        406,
-        "Not Acceptable",
-        f"this server answers with {TAXII_MEDIA_TYPE}; the Accept header {header!r} does not allow it",
+    raise NotAcceptable(
+        f"this server answers with {TAXII_MEDIA_TYPE}; the Accept header {header!r} does not allow it"
     )
 
 
@@ -45,8 +43,6 @@ def require_taxii_content_type() -> None:
     """415 unless the request body is declared as TAXII 2.1 JSON."""
     header = request.headers.get("Content-Type", "")
     if not _is_taxii21(header):
-        raise TaxiiError(
-            415,
-            "Unsupported Media Type",
-            f"send the envelope as Content-Type: {TAXII_MEDIA_TYPE}; got {header or 'none'!r}",
+        raise UnsupportedMediaType(
+            f"send the envelope as Content-Type: {TAXII_MEDIA_TYPE}; got {header or 'none'!r}"
         )

@@ -8,7 +8,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.auth import write_owner
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest, NotFound, PayloadTooLarge
 from cyberlab.services import services
 from cyberlab.taxii.common import (
     begin,
@@ -55,21 +55,20 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     try:
         envelope = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError as exc:
-        raise TaxiiError(400, "Invalid JSON", f"the request body is not valid UTF-8 JSON: {exc}") from None
+        raise BadRequest(f"the request body is not valid UTF-8 JSON: {exc}", title="Invalid JSON") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
-        raise TaxiiError(
-            400, "Not an envelope", 'the body must be a TAXII envelope: {"objects": [<STIX objects>]}'
+        raise BadRequest(
+            'the body must be a TAXII envelope: {"objects": [<STIX objects>]}', title="Not an envelope"
         )
     if not envelope["objects"]:
-        raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
+        raise BadRequest("the envelope's 'objects' list is empty", title="Empty envelope")
     svc = services()
     cap = svc.settings.limits.envelope_objects
     if len(envelope["objects"]) > cap:  # each object costs a status line and ingest work: refuse early
-        raise TaxiiError(
-            413,
-            "Too many objects",
+        raise PayloadTooLarge(
             f"an envelope holds at most {cap:,} objects (limits.envelope_objects); this one has "
             f"{len(envelope['objects']):,}: split it into several POSTs",
+            title="Too many objects",
         )
     objects = envelope["objects"]
     refused: list[ObjectResult] = []
@@ -112,7 +111,7 @@ def delete_object(api_root: str, collection_id: str, object_id: str) -> Response
     query, _ = readable_query(api_root, collection_id, "delete", object_id, write=True)
     deleted = services().store.delete_object(query.collection, object_id, query.versions, query.spec_versions)
     if deleted == 0:
-        raise TaxiiError(404, "Object not found", "no version of this object matches the filters")
+        raise NotFound("no version of this object matches the filters", title="Object not found")
     return taxii_json(b"", status=200)
 
 

@@ -16,7 +16,7 @@ from cyberlab.api import suricata
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
 from cyberlab.auth import Caller, readable_collections, tlp_clearance
-from cyberlab.errors import TaxiiError, register_error_page
+from cyberlab.errors import Forbidden, NotFound, TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
@@ -216,7 +216,7 @@ def indicator(object_id: str) -> str:
     caller = web_caller()
     detail = indicator_detail(object_id, caller)
     if detail is None:
-        raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
+        raise NotFound("there is no such indicator, or you may not see it (log in?)")
     detail["advice"] = advice(detail["summary"])
     return render_template("indicator.html", d=detail, kinds=KIND_NAMES, pivots=pivots(detail["summary"]))
 
@@ -308,7 +308,7 @@ def upload() -> Response | str:
     if caller.anonymous:
         return redirect(url_for("web.login"))  # type: ignore[return-value]
     if caller.role not in ("partner", "analyst", "admin"):
-        raise TaxiiError(403, "Forbidden", "uploading sightings is for partner and analyst accounts")
+        raise Forbidden("uploading sightings is for partner and analyst accounts")
     if request.method == "GET":
         return _upload_form("")
     check_csrf()
