@@ -6,7 +6,7 @@ counts by kind, the top items with plain-language advice, and the whole list as 
 attachment written by the blocklist export code (cyberlab/api/exports.py).
 
 Reads follow the account's clearance: every object comes from a store query carrying the
-account's read scope (cyberlab.auth.read_scope), in collections it may read today (a role
+account's read scope (cyberlab.auth.access.read_scope), in collections it may read today (a role
 changed since it subscribed narrows what it gets at once).
 
 Delivery is at most once per item: the account's DigestState (how far its last digest went, by
@@ -36,7 +36,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from config import Settings
 from cyberlab.api.exports import Entry, entries, is_current, render_blocklist
-from cyberlab.auth import Caller, can_read, read_scope
+from cyberlab.auth.access import can_read, read_scope
+from cyberlab.auth.caller import Caller
 from cyberlab.i18n import install_in, translations
 from indexer.store.base import DigestState, DigestSubscription, Keyset, ObjectQuery, Store
 from indexer.timestamps import format_timestamp, now_micros

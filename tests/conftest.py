@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from config import Settings, load_settings
-from cyberlab.auth import hash_key
+from cyberlab.auth.keys import hash_key
 from indexer.store.base import Account, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import now_micros

@@ -16,7 +16,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.api.common import json_response
-from cyberlab.auth import Caller
+from cyberlab.auth.caller import Caller
 from cyberlab.check import Extraction, InputTooLarge, answer_document, extract_email, extract_text, verdicts
 from cyberlab.errors import BadRequest, PayloadTooLarge
 from cyberlab.services import services

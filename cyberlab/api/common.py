@@ -7,7 +7,9 @@ from typing import Any
 import orjson
 from flask import Response, request
 
-from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance
+from cyberlab.auth.access import read_scope, readable_collections
+from cyberlab.auth.caller import Caller
+from cyberlab.auth.clearance import tlp_clearance
 from cyberlab.errors import BadRequest, Forbidden, Unauthorized
 from cyberlab.services import services
 from indexer.search.model import Hit, SearchQuery

@@ -37,7 +37,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.api import formats, suricata
-from cyberlab.auth import ReadScope, can_read, read_scope
+from cyberlab.auth.access import ReadScope, can_read, read_scope
 from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
 from indexer.search.values import pattern_values
@@ -247,7 +247,7 @@ def export(collection_id: str, name: str) -> Response:
     caller = services().auth.caller()
     if caller.anonymous:
         # a logged-in web user clicking a download link (GET: no CSRF risk)
-        caller = services().auth.web_caller()
+        caller = services().sessions.caller()
     collection = services().settings.collection(collection_id)
     if collection is None:
         raise NotFound(f"there is no collection {collection_id!r}", title="Collection not found")

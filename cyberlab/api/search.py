@@ -28,7 +28,9 @@ from cyberlab.api.common import (
     time_param,
     visible_copies,
 )
-from cyberlab.auth import Caller, max_tlp_rank, read_scope, readable_collections, tlp_clearance
+from cyberlab.auth.access import read_scope, readable_collections
+from cyberlab.auth.caller import Caller
+from cyberlab.auth.clearance import max_tlp_rank, tlp_clearance
 from cyberlab.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from cyberlab.services import services
 from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
@@ -268,7 +270,7 @@ def indicator_detail(object_id: str, caller: Caller) -> dict[str, Any] | None:
     One collection answers: the most authoritative one holding a copy the caller may see
     (_authority). Versions are never merged across collections, so a newer version someone
     posted elsewhere under the same id never passes for the object. Every version, sighting and
-    related object shown is one the caller's scope (cyberlab.auth.read_scope) covers.
+    related object shown is one the caller's scope (cyberlab.auth.access.read_scope) covers.
     """
     svc = services()
     store = svc.store

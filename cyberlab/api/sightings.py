@@ -15,7 +15,8 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.api.common import json_response, require_role, visible_copies
-from cyberlab.auth import Caller, write_owner
+from cyberlab.auth.access import write_owner
+from cyberlab.auth.caller import Caller
 from cyberlab.errors import BadRequest, PayloadTooLarge
 from cyberlab.services import services
 from indexer.ingest import ingest_objects

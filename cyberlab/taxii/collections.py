@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, Response
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write
+from cyberlab.auth.access import can_read, can_write
+from cyberlab.auth.caller import Caller
 from cyberlab.errors import Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.common import begin, collection_for, taxii_json

@@ -10,7 +10,8 @@ import orjson
 from flask import Response, request
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write, read_scope, write_owner
+from cyberlab.auth.access import can_read, can_write, read_scope, write_owner
+from cyberlab.auth.caller import Caller
 from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
@@ -81,7 +82,7 @@ def readable_query(
 
     Deleting needs write access on top of read: you must be able to see what you remove, and
     own it (the account that stored it first; admins act for the platform and own everything).
-    The query carries the caller's scope (cyberlab.auth.read_scope): what it may not see is
+    The query carries the caller's scope (cyberlab.auth.access.read_scope): what it may not see is
     absent, the same in every endpoint.
     """
     caller = begin(api_root)

@@ -7,7 +7,7 @@ import uuid
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.auth import write_owner
+from cyberlab.auth.access import write_owner
 from cyberlab.errors import BadRequest, NotFound, PayloadTooLarge
 from cyberlab.services import services
 from cyberlab.taxii.common import (

@@ -10,7 +10,7 @@ from flask.blueprints import BlueprintSetupState
 
 from config.settings import ROLES
 from cyberlab import accounts
-from cyberlab.auth import Caller
+from cyberlab.auth.caller import Caller
 from cyberlab.errors import Forbidden, Unauthorized, register_error_page
 from cyberlab.services import services
 from cyberlab.web.security import check_csrf, web_caller

@@ -8,7 +8,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 
-from cyberlab.auth import readable_collections
+from cyberlab.auth.access import readable_collections
 from cyberlab.digest import UnsubscribeTokens
 from cyberlab.errors import BadRequest, register_error_page
 from cyberlab.services import services

@@ -15,7 +15,9 @@ from werkzeug.exceptions import HTTPException
 from cyberlab.api import suricata
 from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
-from cyberlab.auth import Caller, readable_collections, tlp_clearance
+from cyberlab.auth.access import readable_collections
+from cyberlab.auth.caller import Caller
+from cyberlab.auth.clearance import tlp_clearance
 from cyberlab.errors import Forbidden, NotFound, TaxiiError, register_error_page
 from cyberlab.services import services
 from cyberlab.web.search_form import bad_search, run_search
@@ -289,7 +291,7 @@ def login() -> Response | str:
         # The same check as HTTP Basic: equal work for unknown names, failed logins throttled.
         account = services().auth.authenticate(name, key) if name else None
         if account is not None:
-            services().auth.start_session(account)
+            services().sessions.start(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
         error = gettext("That account name and API key do not match an active account.")
     return render_template("login.html", error=error)
@@ -298,7 +300,7 @@ def login() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     check_csrf()
-    services().auth.end_session()  # the cookie's generation is now stale, wherever a copy of it is
+    services().sessions.end()  # the cookie's generation is now stale, wherever a copy of it is
     return redirect(url_for("web.home"))  # type: ignore[return-value]
 
 

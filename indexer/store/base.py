@@ -55,7 +55,7 @@ class ObjectQuery:
     versions: any of "first", "last", "all", or integer micros of a specific version (OR-ed).
     spec_versions: empty means the latest spec version of each object.
 
-    The caller's scope (cyberlab.auth.read_scope) travels in the query, so every reader (TAXII,
+    The caller's scope (cyberlab.auth.access.read_scope) travels in the query, so every reader (TAXII,
     exports, the pivot) gets the same answer to "may this caller see this version":
     max_tlp_rank: only versions whose own TLP rank (indexer.tlp.effective_tlp_rank, stored at
     write time) is at most this, or that are unmarked; None = no TLP limit.
