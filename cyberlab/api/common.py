@@ -7,13 +7,10 @@ from typing import Any
 import orjson
 from flask import Response, request
 
-from cyberlab.auth.access import read_scope, readable_collections
 from cyberlab.auth.caller import Caller
-from cyberlab.auth.clearance import tlp_clearance
 from cyberlab.errors import BadRequest, Forbidden, Unauthorized
 from cyberlab.services import services
-from indexer.search.model import Hit, SearchQuery
-from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
+from indexer.timestamps import now_micros, parse_timestamp
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -84,35 +81,3 @@ def bool_param(name: str) -> bool | None:
     if raw.lower() in ("false", "0", "no"):
         return False
     raise BadRequest(f"{name} must be true or false")
-
-
-def stamp(micros: int | None) -> str | None:
-    """RFC 3339, as short as the instant allows (2026-03-01T00:00:00Z, ...00.250Z)."""
-    if not micros:
-        return None
-    text = format_timestamp(micros)  # ...SS.ffffffZ
-    if micros % 1_000_000 == 0:
-        return text[:19] + "Z"
-    return text[:23] + "Z" if micros % 1000 == 0 else text
-
-
-def visible_copies(caller: Caller, object_id: str) -> list[Hit]:
-    """The latest version of one id in each collection holding it, as far as the caller may see
-    it: a collection it may read, a TLP its clearance covers, and (where it reads only its own
-    objects) its own. What the pivot shows and what a sighting upload may refer to."""
-    svc = services()
-    readable = readable_collections(caller, svc.settings.collections.values())
-    if not readable or len(object_id) > 200:
-        return []
-    query = SearchQuery(
-        collections=tuple(c.id for c in readable), max_tlp=tlp_clearance(caller), ids=(object_id,)
-    )
-    visible = []
-    for hit in svc.store.search(query).hits:
-        collection = svc.settings.collection(hit.collection)
-        if collection is None:
-            continue
-        scope = read_scope(caller, collection, svc.settings.sightings_collection)
-        if scope.owner is None or svc.store.object_owner(collection.id, object_id) == scope.owner:
-            visible.append(hit)
-    return visible

@@ -14,10 +14,11 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api.common import json_response, require_role, visible_copies
+from cyberlab.api.common import json_response, require_role
 from cyberlab.auth.access import write_owner
 from cyberlab.auth.caller import Caller
 from cyberlab.errors import BadRequest, PayloadTooLarge
+from cyberlab.indicators import visible_copies
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
 from indexer.search.values import pattern_values
@@ -150,7 +151,8 @@ def _values_of(obj: Any) -> list[str]:
 
 def _stored_values(caller: Caller, object_id: str) -> list[str]:
     """The values of a stored indicator the caller may see (a sighting may refer to the city's)."""
-    hits = [h for h in visible_copies(caller, object_id) if h.values]
+    svc = services()
+    hits = [h for h in visible_copies(svc.store, svc.settings, caller, object_id) if h.values]
     return [hits[0].values[0]["value"]] if hits else []
 
 
@@ -193,7 +195,7 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
         # Known to the caller, not anywhere: new_indicator must not say whether an indicator the
         # caller may not see exists. If one does, the one stored stays (the write below is
         # refused as not the caller's, which no receipt line reports) and the sighting counts on it.
-        return bool(visible_copies(caller, indicator_id))
+        return bool(visible_copies(svc.store, svc.settings, caller, indicator_id))
 
     receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
     # The identity is the server's (partners never post identities); the rest is the caller's.
