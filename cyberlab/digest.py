@@ -39,6 +39,7 @@ from cyberlab.api.exports import Entry, entries, is_current, render_blocklist
 from cyberlab.auth.access import can_read, read_scope
 from cyberlab.auth.caller import Caller
 from cyberlab.i18n import install_in, translations
+from cyberlab.urls import site_url
 from indexer.store.base import DigestState, DigestSubscription, Keyset, ObjectQuery, Store
 from indexer.timestamps import format_timestamp, now_micros
 
@@ -85,10 +86,6 @@ class UnsubscribeTokens:
         if not isinstance(data, dict) or data.get("p") != "unsubscribe" or not isinstance(data.get("a"), str):
             return None
         return str(data["a"])
-
-
-def base_url(settings: Settings) -> str:
-    return settings.server.public_url.rstrip("/") or f"http://{settings.server.bind}"
 
 
 # -- what goes in a digest ------------------------------------------------------------------
@@ -238,7 +235,7 @@ def defang(value: str) -> str:
 # -- the message -------------------------------------------------------------------------------
 def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> EmailMessage:
     token = UnsubscribeTokens(settings.server.signing_key.reveal()).issue(sub.account)
-    unsubscribe = f"{base_url(settings)}/digest/unsubscribe/{token}"
+    unsubscribe = f"{site_url(settings)}/digest/unsubscribe/{token}"
     language = settings.digest.language
     names = kind_names(language)
     top = [replace(i, advice=advice_for(i.kind, language)) for i in digest.items[: settings.digest.top_items]]
@@ -253,7 +250,7 @@ def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> Emai
         "total": len(digest.items),
         "top": top,
         "defang": defang,
-        "base": base_url(settings),
+        "base": site_url(settings),
         "unsubscribe": unsubscribe,
         "frequency": sub.frequency,
     }

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from flask import Response, request
+from flask import Response
 
 from config import CollectionSettings
 from cyberlab.auth.access import can_read, can_write, read_scope, write_owner
@@ -16,6 +16,7 @@ from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
 from cyberlab.taxii.params import parse_query
+from cyberlab.urls import site_url
 from indexer.store.base import ObjectQuery, Page
 from indexer.timestamps import format_timestamp
 
@@ -32,13 +33,9 @@ def taxii_json(
     return response
 
 
-def base_url() -> str:
-    configured = services().settings.server.public_url.rstrip("/")
-    return configured or request.host_url.rstrip("/")
-
-
 def api_root_url() -> str:
-    return f"{base_url()}/taxii2/{services().settings.taxii.api_root}/"
+    settings = services().settings
+    return f"{site_url(settings)}/taxii2/{settings.taxii.api_root}/"
 
 
 def begin(api_root: str) -> Caller:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.auth.access import write_owner
+from cyberlab.envelopes import store_envelope
 from cyberlab.errors import BadRequest, NotFound, PayloadTooLarge
 from cyberlab.services import services
 from cyberlab.taxii.common import (
@@ -21,9 +19,7 @@ from cyberlab.taxii.common import (
 )
 from cyberlab.taxii.media import require_taxii_content_type
 from cyberlab.taxii.status import status_body
-from indexer.ingest import ObjectResult, ingest_objects
-from indexer.sightings import partner_identity, partner_objects
-from indexer.store.base import Page, StatusRecord
+from indexer.store.base import Page
 from indexer.timestamps import now_micros
 
 bp = Blueprint("taxii_objects", __name__)
@@ -70,32 +66,9 @@ def add_objects(api_root: str, collection_id: str) -> Response:
             f"{len(envelope['objects']):,}: split it into several POSTs",
             title="Too many objects",
         )
-    objects = envelope["objects"]
-    refused: list[ObjectResult] = []
-    if caller.role == "partner":
-        sightings = svc.settings.collection(svc.settings.sightings_collection)
-        in_sightings = sightings is not None and collection.id == sightings.id
-        objects, refused = partner_objects(objects, caller.name or "", in_sightings)
-        if in_sightings:
-            # The partner's identity goes in first, quietly (it is not one of the posted objects),
-            # and as the server's: the partner names itself through its account, not by posting.
-            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")], sanitizer=None)
-    # Every id belongs to the account that stored it first here: others' are failures.
-    report = ingest_objects(
-        svc.store, collection, objects, owner=write_owner(caller), sanitizer=svc.sanitizer
+    record = store_envelope(
+        svc.store, svc.settings, svc.sanitizer, caller, collection, envelope["objects"], received
     )
-    kept = svc.settings.limits.status_failures  # what is stored per status stays bounded
-    record = StatusRecord(
-        id=str(uuid.uuid4()),
-        collection=collection.id,
-        owner=caller.name or "",
-        request_timestamp=received,
-        status="complete",
-        successes=[r.as_detail() for r in report.successes],
-        failures=[r.as_detail() for r in (*refused, *report.failures)][:kept],
-        failures_omitted=max(0, len(refused) + len(report.failures) - kept),
-    )
-    svc.store.save_status(record)
     return taxii_json(status_body(record), status=202)
 
 

@@ -21,6 +21,7 @@ from cyberlab.auth.clearance import tlp_clearance
 from cyberlab.errors import Forbidden, NotFound, TaxiiError, register_error_page
 from cyberlab.indicators import HitView, hit_view, indicator_detail
 from cyberlab.services import services
+from cyberlab.urls import site_url
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
 from cyberlab.web.trends import KINDS as TREND_KINDS
@@ -271,11 +272,10 @@ def search_page() -> tuple[str, int]:
 def subscribe() -> str:
     caller = web_caller()
     settings = services().settings
-    base = settings.server.public_url.rstrip("/") or request.host_url.rstrip("/")
     collections = readable_collections(caller, settings.collections.values())
     return render_template(
         "subscribe.html",
-        base=base,
+        base=site_url(settings),
         api_root=settings.taxii.api_root,
         collections=collections,
         edl_lines=settings.limits.edl_lines,
