@@ -282,7 +282,7 @@ class Pipeline:
                 sanitizer=None,  # prepare() sanitized this batch, dependents included
             )
             for result in stored.successes:
-                if result.message != "added":
+                if result.outcome == "unchanged":
                     report.unchanged += 1
                 elif result.id in merged.existing:
                     report.updated += 1

@@ -204,13 +204,13 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     report = ingest_objects(
         svc.store, collection, reported, owner=write_owner(caller), sanitizer=svc.sanitizer
     )
-    outcome = {r.id: r.message for r in report.successes}
+    outcome = {r.id: r.outcome for r in report.successes}
     failed = {r.id: r.message for r in report.failures}
     for line in receipt.lines:
         sid = str(line.get("sighting_id", ""))
         if sid in failed:
             line.update(status="rejected", reason=failed[sid])
-        elif line["status"] == "accepted" and outcome.get(sid) == "already present, unchanged":
+        elif line["status"] == "accepted" and outcome.get(sid) == "unchanged":
             line.update(status="duplicate", reason="already reported; not counted again")
     counts = {
         s: sum(1 for line in receipt.lines if line["status"] == s)
