@@ -12,12 +12,12 @@ from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
 from config.errors import CyberlabError
+from config.media import TAXII_MEDIA_TYPE
 from indexer.errors import StoreCause, StoreError
 from indexer.search.model import SearchTimeout
 
 log = logging.getLogger(__name__)
 
-TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 REALM = 'Basic realm="CyberLab TAXII", charset="UTF-8"'
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from config.media import STIX_MEDIA_TYPE
 from cyberlab.api import formats, suricata
 from cyberlab.auth.access import ReadScope, can_read, read_scope
 from cyberlab.errors import Forbidden, NotFound, Unauthorized
@@ -51,7 +52,7 @@ KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
 FORMATS = {
     "txt": "text/plain; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
-    "stix.json": "application/stix+json;version=2.1",
+    "stix.json": STIX_MEDIA_TYPE,
     # formats.py: what DNS filters and firewalls load
     "rpz": "text/dns; charset=utf-8",
     "hosts": "text/plain; charset=utf-8",

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from config.media import STIX_JSON, TAXII_JSON
 from cyberlab.api.common import json_response, require_role
 from cyberlab.auth.access import write_owner
 from cyberlab.auth.caller import Caller
@@ -48,7 +49,7 @@ def upload() -> Response:
         lines = lines_from_json(text)
     elif media in ("text/csv", "text/plain"):
         lines = lines_from_csv(text)
-    elif media in ("application/stix+json", "application/taxii+json"):
+    elif media in (STIX_JSON, TAXII_JSON):
         lines = lines_from_stix(text, caller)
     else:
         raise BadRequest('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from config import CollectionSettings
+from config.media import STIX_MEDIA_TYPE
 from cyberlab.auth.access import can_read, can_write
 from cyberlab.auth.caller import Caller
 from cyberlab.errors import Unauthorized
@@ -14,7 +15,6 @@ from cyberlab.services import services
 from cyberlab.taxii.common import begin, collection_for, taxii_json
 
 bp = Blueprint("taxii_collections", __name__)
-STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 
 
 def describe(collection: CollectionSettings, caller: Caller) -> dict[str, Any]:

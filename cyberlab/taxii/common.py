@@ -10,11 +10,12 @@ import orjson
 from flask import Response
 
 from config import CollectionSettings
+from config.media import TAXII_MEDIA_TYPE
 from cyberlab.auth.access import can_read, can_write, read_scope, write_owner
 from cyberlab.auth.caller import Caller
 from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
-from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
+from cyberlab.taxii.media import require_taxii_accept
 from cyberlab.taxii.params import parse_query
 from cyberlab.urls import site_url
 from indexer.store.base import ObjectQuery, Page

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
+from config.media import TAXII_JSON, TAXII_MEDIA_TYPE
 from cyberlab.errors import NotAcceptable, UnsupportedMediaType
-
-TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 
 
 def _parse(media: str) -> tuple[str, dict[str, str]]:
@@ -20,7 +19,7 @@ def _parse(media: str) -> tuple[str, dict[str, str]]:
 
 def _is_taxii21(media: str) -> bool:
     kind, params = _parse(media)
-    return kind == "application/taxii+json" and params.get("version", "2.1") == "2.1"
+    return kind == TAXII_JSON and params.get("version", "2.1") == "2.1"
 
 
 def require_taxii_accept() -> None:

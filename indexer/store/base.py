@@ -1,7 +1,7 @@
 """The store contract, in TAXII's words.
 
-Every backend (the embedded SQLite store now, Elasticsearch later) implements `Store`, and
-tests/indexer/test_store_contract.py runs one suite against each. Times are integer microseconds
+Every backend (the embedded SQLite store, Elasticsearch) implements `Store`, and
+tests/store/test_store_contract.py runs one suite against each. Times are integer microseconds
 since the epoch; `date_added` is assigned by the store, strictly increasing, so a client that
 resumes with `added_after = X-TAXII-Date-Added-Last` can never skip an object.
 """
