@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cyberlab.auth import hash_key  # noqa: E402
+from cyberlab.auth.keys import hash_key  # noqa: E402
 from indexer.store.base import Account, NewObject  # noqa: E402
 from indexer.store.embedded import EmbeddedStore  # noqa: E402
 from indexer.synthetic import indicators  # noqa: E402

@@ -17,11 +17,11 @@ import requests
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from config import ConnectorSettings
+from config.media import TAXII_MEDIA_TYPE
 from connectors.base import Batch, RawRecord, SourceError
 from connectors.http import TIMEOUT, use_retries
 
 log = logging.getLogger(__name__)
-TAXII = "application/taxii+json;version=2.1"
 PAGE = 500
 
 
@@ -83,7 +83,9 @@ class TaxiiConnector:
         url = collection.url + "objects/"
         while True:
             try:
-                response = session.get(url, params=params, headers={"Accept": TAXII}, timeout=TIMEOUT)
+                response = session.get(
+                    url, params=params, headers={"Accept": TAXII_MEDIA_TYPE}, timeout=TIMEOUT
+                )
             except requests.RequestException as exc:
                 raise SourceError(f"cannot reach {url}: {exc}") from exc
             if response.status_code != 200:

@@ -1,4 +1,4 @@
-"""CyberLab's web layer: TAXII 2.1 server (and later the web view and JSON API)."""
+"""CyberLab's server: TAXII 2.1, the web pages and the JSON API, over the store's read side."""
 
 from cyberlab.app import create_app
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from config.settings import ROLES
-from cyberlab.auth import generate_key, hash_key
+from cyberlab.auth.keys import generate_key, hash_key
 from indexer.store.base import Account, Store
 from indexer.timestamps import now_micros
 

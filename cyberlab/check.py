@@ -37,7 +37,9 @@ from urllib.parse import urlsplit
 from flask_babel import gettext
 
 from config import Settings
-from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance
+from cyberlab.auth.access import read_scope, readable_collections
+from cyberlab.auth.caller import Caller
+from cyberlab.auth.clearance import tlp_clearance
 from indexer.sanitize import Sanitizer
 from indexer.search.model import Hit, SearchQuery
 from indexer.sightings import MAX_VALUE, LineRejected, classify

@@ -6,7 +6,7 @@ counts by kind, the top items with plain-language advice, and the whole list as 
 attachment written by the blocklist export code (cyberlab/api/exports.py).
 
 Reads follow the account's clearance: every object comes from a store query carrying the
-account's read scope (cyberlab.auth.read_scope), in collections it may read today (a role
+account's read scope (cyberlab.auth.access.read_scope), in collections it may read today (a role
 changed since it subscribed narrows what it gets at once).
 
 Delivery is at most once per item: the account's DigestState (how far its last digest went, by
@@ -36,8 +36,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from config import Settings
 from cyberlab.api.exports import Entry, entries, is_current, render_blocklist
-from cyberlab.auth import Caller, can_read, read_scope
+from cyberlab.auth.access import can_read, read_scope
+from cyberlab.auth.caller import Caller
 from cyberlab.i18n import install_in, translations
+from cyberlab.urls import site_url
 from indexer.store.base import DigestState, DigestSubscription, Keyset, ObjectQuery, Store
 from indexer.timestamps import format_timestamp, now_micros
 
@@ -84,10 +86,6 @@ class UnsubscribeTokens:
         if not isinstance(data, dict) or data.get("p") != "unsubscribe" or not isinstance(data.get("a"), str):
             return None
         return str(data["a"])
-
-
-def base_url(settings: Settings) -> str:
-    return settings.server.public_url.rstrip("/") or f"http://{settings.server.bind}"
 
 
 # -- what goes in a digest ------------------------------------------------------------------
@@ -237,7 +235,7 @@ def defang(value: str) -> str:
 # -- the message -------------------------------------------------------------------------------
 def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> EmailMessage:
     token = UnsubscribeTokens(settings.server.signing_key.reveal()).issue(sub.account)
-    unsubscribe = f"{base_url(settings)}/digest/unsubscribe/{token}"
+    unsubscribe = f"{site_url(settings)}/digest/unsubscribe/{token}"
     language = settings.digest.language
     names = kind_names(language)
     top = [replace(i, advice=advice_for(i.kind, language)) for i in digest.items[: settings.digest.top_items]]
@@ -252,7 +250,7 @@ def compose(settings: Settings, sub: DigestSubscription, digest: Digest) -> Emai
         "total": len(digest.items),
         "top": top,
         "defang": defang,
-        "base": base_url(settings),
+        "base": site_url(settings),
         "unsubscribe": unsubscribe,
         "frequency": sub.frequency,
     }

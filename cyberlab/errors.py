@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import ClassVar
 
 import orjson
 from flask import Flask, Response, current_app, request
@@ -11,12 +12,13 @@ from flask.sansio.app import App
 from werkzeug.exceptions import HTTPException
 
 from config.errors import CyberlabError
+from config.media import TAXII_MEDIA_TYPE
 from indexer.errors import StoreCause, StoreError
 from indexer.search.model import SearchTimeout
 
 log = logging.getLogger(__name__)
 
-TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+REALM = 'Basic realm="CyberLab TAXII", charset="UTF-8"'
 
 
 class TaxiiError(CyberlabError):
@@ -30,6 +32,72 @@ class TaxiiError(CyberlabError):
         self.title = title
         self.description = description
         self.headers = headers or {}
+
+
+class ClientError(TaxiiError):
+    """A 4xx named by its class (as in Datasette's NotFound, Forbidden, BadRequest): the class
+    carries the status and a default title, so a call site says only what went wrong."""
+
+    STATUS: ClassVar[int] = 400
+    TITLE: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self, description: str = "", title: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(self.STATUS, title or self.TITLE, description, headers)
+
+
+class BadRequest(ClientError):
+    STATUS, TITLE = 400, "Bad request"
+
+
+class Unauthorized(ClientError):
+    """401 with a Basic challenge; pass headers={} where a challenge must not be sent (a web page:
+    browsers answer one with their own login dialog)."""
+
+    STATUS, TITLE = 401, "Unauthorized"
+
+    def __init__(
+        self, description: str = "", title: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(description, title, {"WWW-Authenticate": REALM} if headers is None else headers)
+
+
+class Forbidden(ClientError):
+    STATUS, TITLE = 403, "Forbidden"
+
+
+class NotFound(ClientError):
+    STATUS, TITLE = 404, "Not found"
+
+
+class NotAcceptable(ClientError):
+    STATUS, TITLE = 406, "Not Acceptable"
+
+
+class Conflict(ClientError):
+    STATUS, TITLE = 409, "Conflict"
+
+
+class PayloadTooLarge(ClientError):
+    STATUS, TITLE = 413, "Too large"
+
+
+class UnsupportedMediaType(ClientError):
+    STATUS, TITLE = 415, "Unsupported Media Type"
+
+
+class Unprocessable(ClientError):
+    STATUS, TITLE = 422, "Unprocessable"
+
+
+class TooManyRequests(ClientError):
+    """429 with Retry-After (seconds)."""
+
+    STATUS, TITLE = 429, "Too Many Requests"
+
+    def __init__(self, description: str, retry_after: str, title: str | None = None) -> None:
+        super().__init__(description, title, {"Retry-After": retry_after})
 
 
 def error_response(
@@ -128,7 +196,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SearchTimeout)
     def _search_timeout(exc: SearchTimeout) -> Response:
         # The caller's question was too costly for the budget: theirs to narrow, not a server fault.
-        return render_taxii_error(TaxiiError(422, "Search too expensive", str(exc)))
+        return render_taxii_error(Unprocessable(str(exc), "Search too expensive"))
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:

@@ -4,8 +4,9 @@ Quotas are counted per credential: the parsed name and key of HTTP Basic (so `ba
 or `Basic  ` spell one credential and share one quota), never the claimed user name alone, so
 nobody can exhaust another account's quota by sending its name with a wrong key. Requests without
 credentials count per client address (the TCP peer, or what a trusted proxy says: see
-cyberlab/proxies.py). A per-address ceiling and the failed-login throttle (cyberlab/auth.py) bound
-how fast anyone can guess keys, since each failed check costs a deliberately slow scrypt.
+cyberlab/proxies.py). A per-address ceiling and the failed-login throttle
+(cyberlab/auth/authenticator.py) bound how fast anyone can guess keys, since each failed check
+costs a deliberately slow scrypt.
 
 Storage: "memory://" counts in each worker (gunicorn spreads a client's requests over workers, so
 set limits per worker); "redis://host:6379" shares exact counts across workers and machines.
@@ -27,8 +28,8 @@ from config import Settings
 from cyberlab.api.check import bp as check_bp
 from cyberlab.api.exports import bp as exports_bp
 from cyberlab.api.sightings import bp as sightings_bp
-from cyberlab.auth import parse_basic
-from cyberlab.errors import TaxiiError, render_taxii_error
+from cyberlab.auth.basic import parse_basic
+from cyberlab.errors import TaxiiError, TooManyRequests, render_taxii_error
 from cyberlab.services import services
 
 UPLOAD_VIEWS = ("web.upload",)
@@ -109,11 +110,9 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         if limit is not None:
             retry_after = str(int(limit.limit.get_expiry()))
         return render_taxii_error(
-            TaxiiError(
-                429,
-                "Too Many Requests",
+            TooManyRequests(
                 f"rate limit exceeded ({getattr(exc, 'description', '')}); retry after {retry_after} s",
-                {"Retry-After": retry_after},
+                retry_after,
             )
         )
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from config import Settings
-from cyberlab.auth import Authenticator, build_authenticator
+from cyberlab.auth.authenticator import Authenticator, build_authenticator
+from cyberlab.auth.sessions import Sessions
 from cyberlab.taxii.paging import PageTokens
 from cyberlab.taxii.params import PagingLimits
 from indexer import pattern
@@ -19,7 +20,8 @@ from indexer.store.base import Store
 class Services:
     settings: Settings
     store: Store
-    auth: Authenticator
+    auth: Authenticator  # HTTP Basic callers
+    sessions: Sessions  # web-session callers
     tokens: PageTokens
     limits: PagingLimits
     sanitizer: Sanitizer  # partner uploads pass the connectors' rules (warninglists load lazily)
@@ -31,6 +33,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         settings=settings,
         store=store,
         auth=build_authenticator(settings, store),
+        sessions=Sessions(store),
         tokens=PageTokens(settings.server.signing_key.reveal()),
         limits=PagingLimits(
             settings.taxii.default_page_size, settings.taxii.max_page_size, settings.limits.filter_values

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -36,12 +36,26 @@ NOT_OWNER = (
 )
 
 
+# What became of one object; callers decide by this, never by the message (which is for people).
+Outcome = Literal[
+    "added",  # stored as a new object or a new version
+    "unchanged",  # this very version is already stored
+    "invalid",  # not valid STIX 2.1, a malformed value, or above the collection's TLP ceiling
+    "not_shared",  # the sanitizer's rules (or an object it depends on) keep it out
+    "forbidden",  # the caller may not post it (a partner posing as another identity, say)
+    "not_owner",  # another account stored this id here first
+    "conflict",  # a different object with this id and version is stored
+    "rejected",  # the store refused it (indexer.store.base.Rejected)
+]
+
+
 @dataclass(frozen=True)
 class ObjectResult:
-    """One object's outcome, in the shape of a TAXII status detail."""
+    """One object's outcome, and the message of its TAXII status detail."""
 
     id: str
     version: str
+    outcome: Outcome
     message: str
 
     def as_detail(self) -> dict[str, str]:
@@ -112,18 +126,18 @@ def ingest_objects(
         try:
             prepared.append((obj, prepare_object(obj, collection, validate)))
         except InvalidObjectError as exc:
-            report.failures.append(ObjectResult(*identify(obj), message=str(exc)))
+            report.failures.append(ObjectResult(*identify(obj), "invalid", str(exc)))
             report.counts["invalid"] += 1
         except Exception as exc:  # one odd object must not fail the whole envelope
             log.warning("ingest.object_failed id=%s error=%r", identify(obj)[0][:100], exc)
-            report.failures.append(ObjectResult(*identify(obj), message="the object could not be checked"))
+            report.failures.append(ObjectResult(*identify(obj), "invalid", "the object could not be checked"))
             report.counts["invalid"] += 1
     if sanitizer is not None:
         refused = _refused(prepared, collection, sanitizer)
         for _, new in prepared:
             if new.id in refused:
                 report.failures.append(
-                    ObjectResult(new.id, new.version_text, f"not shared: {refused[new.id]}")
+                    ObjectResult(new.id, new.version_text, "not_shared", f"not shared: {refused[new.id]}")
                 )
                 report.counts["sanitized"] += 1
         prepared = [(obj, new) for obj, new in prepared if new.id not in refused]
@@ -181,20 +195,23 @@ def _store_batch(
             outcome = "duplicate"  # re-serialized, not changed: what was first stored stays
         report.counts[outcome] += 1
         if outcome == "added":
-            report.successes.append(ObjectResult(obj.id, obj.version_text, "added"))
+            report.successes.append(ObjectResult(obj.id, obj.version_text, "added", "added"))
         elif outcome == "duplicate":
-            report.successes.append(ObjectResult(obj.id, obj.version_text, "already present, unchanged"))
+            report.successes.append(
+                ObjectResult(obj.id, obj.version_text, "unchanged", "already present, unchanged")
+            )
         elif outcome == "not_owner":
-            report.failures.append(ObjectResult(obj.id, obj.version_text, NOT_OWNER))
+            report.failures.append(ObjectResult(obj.id, obj.version_text, "not_owner", NOT_OWNER))
         elif isinstance(outcome, Rejected):
             report.failures.append(
-                ObjectResult(obj.id, obj.version_text, f"the store refused it: {outcome.reason}")
+                ObjectResult(obj.id, obj.version_text, "rejected", f"the store refused it: {outcome.reason}")
             )
         else:
             report.failures.append(
                 ObjectResult(
                     obj.id,
                     obj.version_text,
+                    "conflict",
                     "a different object with this id and version is already stored; "
                     "a changed object needs a new 'modified'",
                 )

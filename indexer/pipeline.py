@@ -21,6 +21,7 @@ import orjson
 from config import ConnectorSettings, Settings
 from connectors.base import Batch, Connector, RawRecord
 from connectors.registry import build_connector
+from connectors.soc.connector import SocAggregate
 from indexer import pattern
 from indexer.errors import InvalidObjectError
 from indexer.ingest import ingest_objects
@@ -282,7 +283,7 @@ class Pipeline:
                 sanitizer=None,  # prepare() sanitized this batch, dependents included
             )
             for result in stored.successes:
-                if result.message != "added":
+                if result.outcome == "unchanged":
                     report.unchanged += 1
                 elif result.id in merged.existing:
                     report.updated += 1
@@ -297,14 +298,19 @@ class Pipeline:
 
 
 def _payload(record: RawRecord) -> bytes:
-    def fallback(value: Any) -> Any:
-        if isinstance(value, set | frozenset):
-            return sorted(value)
-        raise TypeError
-
+    """A record's data as the dead-letter store keeps it; _DECODERS reads it back."""
+    if isinstance(record.data, SocAggregate):
+        return record.data.to_payload()
     if isinstance(record.data, str):
         return record.data.encode("utf-8")
-    return orjson.dumps(record.data, default=fallback)
+    return orjson.dumps(record.data)  # parsed JSON (MISP events, STIX objects)
+
+
+# Record kinds whose data is not parsed JSON, and how their dead letters are read back.
+_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    "soc-aggregate": SocAggregate.from_payload,
+    "unparseable": lambda payload: payload.decode("utf-8"),
+}
 
 
 def retry_dead_letters(settings: Settings, store: Store, name: str) -> tuple[int, int]:
@@ -312,13 +318,7 @@ def retry_dead_letters(settings: Settings, store: Store, name: str) -> tuple[int
     pipeline = Pipeline(settings, store, name)
     fixed = still = 0
     for letter in store.list_dead_letters(name):
-        data: Any = (
-            letter.payload.decode("utf-8") if letter.kind == "unparseable" else orjson.loads(letter.payload)
-        )
-        if letter.kind == "soc-aggregate":
-            from connectors.soc.connector import SocAggregate
-
-            data = SocAggregate.from_json(data)
+        data = _DECODERS.get(letter.kind, orjson.loads)(letter.payload)
         report = RunReport(name)
         pipeline.process(Batch([RawRecord(letter.kind, data, letter.origin)], cursor=None), report, False)
         if report.dead_lettered:

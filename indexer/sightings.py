@@ -105,7 +105,7 @@ def partner_objects(
     for obj in objects:
         reason = _partner_problem(obj, org_id, sightings) if isinstance(obj, dict) else ""
         if reason:
-            refused.append(ObjectResult(*identify(obj), message=reason))
+            refused.append(ObjectResult(*identify(obj), "forbidden", reason))
         else:
             accepted.append(obj)
     return accepted, refused

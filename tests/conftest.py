@@ -17,16 +17,17 @@ import pytest
 import requests
 
 from config import Settings, load_settings
-from cyberlab.auth import hash_key
+from config.settings import ROLES
+from cyberlab.auth.keys import hash_key
 from indexer.store.base import Account, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import now_micros
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = ROOT / "tests" / "fixtures" / "test-config.toml"
+# Spelled out, not imported from config.media: what clients must see is the spec's string.
 TAXII = "application/taxii+json;version=2.1"
 SIGNING_KEY = "test-signing-key-0123456789-abcdefghijklmnop"
-ROLES = ("subscriber", "partner", "analyst", "admin")
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from config import ConnectorSettings
 from connectors.base import Batch, RawRecord, SourceError
 from connectors.soc.parsers import CSV_HEADER, PARSERS, LineContext, LineError, Observation, detect
@@ -49,6 +51,24 @@ class SocAggregate:
     # named: the file is the one sensor.
     sensors: tuple[str, ...] = ()
 
+    def to_payload(self) -> bytes:
+        """This aggregate as the dead-letter store keeps it (JSON, sets as sorted lists)."""
+        fields = dataclasses.asdict(self)
+        fields.update(signatures=sorted(self.signatures), categories=sorted(self.categories))
+        return orjson.dumps(fields)
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> SocAggregate:
+        """The aggregate to_payload wrote, for a retry of its dead letter (letters stored before
+        level and sensors existed too)."""
+        fields: dict[str, Any] = orjson.loads(payload)
+        fields.update(
+            signatures=set(fields.get("signatures", ())),
+            categories=set(fields.get("categories", ())),
+            sensors=tuple(fields.get("sensors", ())),
+        )
+        return cls(**fields)
+
     def add(self, obs: Observation) -> None:
         self.first_seen = min(self.first_seen, obs.first_seen)
         self.last_seen = max(self.last_seen, obs.last_seen)
@@ -60,12 +80,6 @@ class SocAggregate:
             self.categories.add(obs.category)
         if obs.sensor and len(self.sensors) < MAX_SENSORS and obs.sensor not in self.sensors:
             self.sensors += (obs.sensor,)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SocAggregate:
-        """The aggregate a dead letter stored (sets as lists; letters from before level/sensors too)."""
-        sets = {name: set(data.get(name, ())) for name in ("signatures", "categories")}
-        return cls(**{**data, **sets, "sensors": tuple(data.get("sensors", ()))})
 
 
 class SocConnector:

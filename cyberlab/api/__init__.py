@@ -1,1 +1,1 @@
-"""The JSON API beside TAXII: exports (and, with later issues, search and sightings)."""
+"""The JSON API beside TAXII: search and the pivot, sightings, exports, the check, OpenAPI."""

@@ -15,19 +15,15 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api.common import bad_request, json_response
-from cyberlab.auth import Caller
+from cyberlab.api.common import json_response
+from cyberlab.auth.caller import Caller
 from cyberlab.check import Extraction, InputTooLarge, answer_document, extract_email, extract_text, verdicts
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest, PayloadTooLarge
 from cyberlab.services import services
 
 bp = Blueprint("check", __name__)
 # Room for the multipart envelope (boundaries, part headers) around an email at the cap.
 MULTIPART_SLACK = 64 * 1024
-
-
-def too_large(description: str) -> TaxiiError:
-    return TaxiiError(413, "Too large", description)
 
 
 def body_cap() -> int:
@@ -40,7 +36,7 @@ def refuse_oversized() -> None:
     cfg = services().settings.check
     cap = body_cap()
     if request.content_length is not None and request.content_length > cap:
-        raise too_large(
+        raise PayloadTooLarge(
             f"the request is {request.content_length:,} bytes; this check reads text up to "
             f"{cfg.max_text_bytes:,} bytes and emails up to {cfg.max_eml_bytes:,} bytes"
         )
@@ -54,7 +50,7 @@ def run_check(caller: Caller, text: str | None, eml: bytes | None) -> dict[str, 
             extract_email(eml, svc.settings) if eml is not None else extract_text(text or "", svc.settings)
         )
     except InputTooLarge as exc:
-        raise too_large(str(exc)) from None
+        raise PayloadTooLarge(str(exc)) from None
     results = verdicts(found, caller, svc.settings, svc.store, svc.sanitizer)
     return answer_document(found, results, svc.settings)
 
@@ -68,9 +64,9 @@ def check() -> Response:
         try:
             body = orjson.loads(request.get_data())
         except orjson.JSONDecodeError as exc:
-            raise bad_request(f"the body is not valid JSON: {exc}") from None
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-            raise bad_request('send {"text": "..."}: the text to check, as a string')
+            raise BadRequest('send {"text": "..."}: the text to check, as a string')
         return json_response(run_check(caller, body["text"], None))
     if media == "multipart/form-data":
         file = request.files.get("file")
@@ -80,6 +76,6 @@ def check() -> Response:
             )
         text = request.form.get("text")
         if text is None:
-            raise bad_request("send the email as the multipart field 'file', or text in the field 'text'")
+            raise BadRequest("send the email as the multipart field 'file', or text in the field 'text'")
         return json_response(run_check(caller, text, None))
-    raise bad_request('send application/json {"text": "..."} or multipart/form-data with the .eml as "file"')
+    raise BadRequest('send application/json {"text": "..."} or multipart/form-data with the .eml as "file"')

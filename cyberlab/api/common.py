@@ -7,11 +7,10 @@ from typing import Any
 import orjson
 from flask import Response, request
 
-from cyberlab.auth import Caller, read_scope, readable_collections, tlp_clearance, unauthorized
-from cyberlab.errors import TaxiiError
+from cyberlab.auth.caller import Caller
+from cyberlab.errors import BadRequest, Forbidden, Unauthorized
 from cyberlab.services import services
-from indexer.search.model import Hit, SearchQuery
-from indexer.timestamps import format_timestamp, now_micros, parse_timestamp
+from indexer.timestamps import now_micros, parse_timestamp
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -22,20 +21,16 @@ def require_role(*roles: str) -> Caller:
     """The authenticated caller, if its role is one of `roles` (admin always is)."""
     caller = services().auth.caller()
     if caller.anonymous:
-        raise unauthorized("this endpoint needs an account: HTTP Basic with your account name and API key")
+        raise Unauthorized("this endpoint needs an account: HTTP Basic with your account name and API key")
     if caller.role != "admin" and caller.role not in roles:
-        raise TaxiiError(403, "Forbidden", f"this endpoint is for the {' or '.join(roles)} role")
+        raise Forbidden(f"this endpoint is for the {' or '.join(roles)} role")
     return caller
-
-
-def bad_request(description: str) -> TaxiiError:
-    return TaxiiError(400, "Bad request", description)
 
 
 def check_known_params(known: tuple[str, ...]) -> None:
     unknown = sorted(set(request.args) - set(known))
     if unknown:
-        raise bad_request(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        raise BadRequest(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 def many(name: str) -> tuple[str, ...]:
@@ -46,7 +41,7 @@ def many(name: str) -> tuple[str, ...]:
     )
     cap = services().settings.limits.filter_values
     if len(values) > cap:
-        raise bad_request(
+        raise BadRequest(
             f"{name}: {len(values)} different values; at most {cap} are allowed (limits.filter_values)"
         )
     return values
@@ -61,7 +56,7 @@ def time_param(name: str) -> int | None:
     try:
         return parse_timestamp(raw)
     except ValueError:
-        raise bad_request(f"{name} must be an RFC 3339 timestamp such as 2026-03-01T00:00:00Z") from None
+        raise BadRequest(f"{name} must be an RFC 3339 timestamp such as 2026-03-01T00:00:00Z") from None
 
 
 def int_param(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -71,9 +66,9 @@ def int_param(name: str, default: int | None, low: int, high: int) -> int | None
     try:
         value = int(raw)
     except ValueError:
-        raise bad_request(f"{name} must be a whole number") from None
+        raise BadRequest(f"{name} must be a whole number") from None
     if not low <= value <= high:
-        raise bad_request(f"{name} must be between {low} and {high}")
+        raise BadRequest(f"{name} must be between {low} and {high}")
     return value
 
 
@@ -85,36 +80,4 @@ def bool_param(name: str) -> bool | None:
         return True
     if raw.lower() in ("false", "0", "no"):
         return False
-    raise bad_request(f"{name} must be true or false")
-
-
-def stamp(micros: int | None) -> str | None:
-    """RFC 3339, as short as the instant allows (2026-03-01T00:00:00Z, ...00.250Z)."""
-    if not micros:
-        return None
-    text = format_timestamp(micros)  # ...SS.ffffffZ
-    if micros % 1_000_000 == 0:
-        return text[:19] + "Z"
-    return text[:23] + "Z" if micros % 1000 == 0 else text
-
-
-def visible_copies(caller: Caller, object_id: str) -> list[Hit]:
-    """The latest version of one id in each collection holding it, as far as the caller may see
-    it: a collection it may read, a TLP its clearance covers, and (where it reads only its own
-    objects) its own. What the pivot shows and what a sighting upload may refer to."""
-    svc = services()
-    readable = readable_collections(caller, svc.settings.collections.values())
-    if not readable or len(object_id) > 200:
-        return []
-    query = SearchQuery(
-        collections=tuple(c.id for c in readable), max_tlp=tlp_clearance(caller), ids=(object_id,)
-    )
-    visible = []
-    for hit in svc.store.search(query).hits:
-        collection = svc.settings.collection(hit.collection)
-        if collection is None:
-            continue
-        scope = read_scope(caller, collection, svc.settings.sightings_collection)
-        if scope.owner is None or svc.store.object_owner(collection.id, object_id) == scope.owner:
-            visible.append(hit)
-    return visible
+    raise BadRequest(f"{name} must be true or false")

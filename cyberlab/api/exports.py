@@ -36,9 +36,10 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from config.media import STIX_MEDIA_TYPE
 from cyberlab.api import formats, suricata
-from cyberlab.auth import ReadScope, can_read, read_scope, unauthorized
-from cyberlab.errors import TaxiiError
+from cyberlab.auth.access import ReadScope, can_read, read_scope
+from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
 from indexer.search.values import pattern_values
 from indexer.store.base import Keyset, ObjectQuery
@@ -51,7 +52,7 @@ KINDS = ("ip", "cidr", "domain", "url", "hash", "all")
 FORMATS = {
     "txt": "text/plain; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
-    "stix.json": "application/stix+json;version=2.1",
+    "stix.json": STIX_MEDIA_TYPE,
     # formats.py: what DNS filters and firewalls load
     "rpz": "text/dns; charset=utf-8",
     "hosts": "text/plain; charset=utf-8",
@@ -247,20 +248,19 @@ def export(collection_id: str, name: str) -> Response:
     caller = services().auth.caller()
     if caller.anonymous:
         # a logged-in web user clicking a download link (GET: no CSRF risk)
-        caller = services().auth.web_caller()
+        caller = services().sessions.caller()
     collection = services().settings.collection(collection_id)
     if collection is None:
-        raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")
+        raise NotFound(f"there is no collection {collection_id!r}", title="Collection not found")
     if not can_read(caller, collection):
         if caller.anonymous:
-            raise unauthorized("this collection is not public; use your account name and API key")
-        raise TaxiiError(403, "Forbidden", "your account may not read this collection")
+            raise Unauthorized("this collection is not public; use your account name and API key")
+        raise Forbidden("your account may not read this collection")
     if kind not in KINDS or fmt not in FORMATS or kind not in FORMAT_KINDS.get(fmt, KINDS):
-        raise TaxiiError(
-            404,
-            "No such export",
+        raise NotFound(
             f"exports are <kind>.<format> with kind in {', '.join(KINDS)} and format in {', '.join(FORMATS)}"
             f" (hosts: domain or all; rpz: ip, cidr, domain or all; rules: ip, cidr, domain, url or all)",
+            title="No such export",
         )
     now = now_micros()
     newest = services().store.last_change(collection.id)  # adds and deletes alike

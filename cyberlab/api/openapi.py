@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
+from config.media import STIX_JSON, STIX_MEDIA_TYPE
 from cyberlab.api.common import json_response
 from cyberlab.api.exports import FORMATS, KINDS
 from cyberlab.api.search import MAX_LIMIT
@@ -310,7 +311,7 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/SightingsUpload"}},
-                        "application/stix+json": {
+                        STIX_JSON: {
                             "schema": {
                                 "type": "object",
                                 "description": "A STIX 2.1 bundle of sightings, indicators, observables.",
@@ -366,7 +367,7 @@ def _paths() -> dict[str, Any]:
                         "content": {
                             "text/plain": {"schema": {"type": "string"}},
                             "text/csv": {"schema": {"type": "string"}},
-                            "application/stix+json;version=2.1": {"schema": {"type": "object"}},
+                            STIX_MEDIA_TYPE: {"schema": {"type": "object"}},
                         },
                     },
                     "304": {"description": "Unchanged since the ETag or date the client sent."},

@@ -18,22 +18,20 @@ import orjson
 from flask import Blueprint, Response, request
 
 from cyberlab.api.common import (
-    bad_request,
     bool_param,
     check_known_params,
     int_param,
     json_response,
     many,
     require_role,
-    stamp,
     time_param,
-    visible_copies,
 )
-from cyberlab.auth import Caller, max_tlp_rank, read_scope, readable_collections, tlp_clearance
-from cyberlab.errors import TaxiiError
+from cyberlab.auth.access import readable_collections
+from cyberlab.auth.clearance import tlp_clearance
+from cyberlab.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from cyberlab.indicators import hit_view, indicator_detail
 from cyberlab.services import services
-from indexer.search.model import SORTS, Hit, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
-from indexer.store.base import ObjectQuery
+from indexer.search.model import SORTS, SearchQuery, SearchResult, SearchSyntaxError, SearchTimeout
 from indexer.timestamps import format_timestamp, now_micros
 from indexer.tlp import TLP_ORDER
 
@@ -80,16 +78,16 @@ def search() -> Response:
     try:
         result = services().store.search(query)
     except SearchSyntaxError as exc:
-        raise bad_request(str(exc)) from None
+        raise BadRequest(str(exc)) from None
     except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        raise BadRequest(str(exc)) from None
     except SearchTimeout as exc:
         raise too_expensive(exc) from None
     return json_response(render_result(result, fingerprint, query.histogram))
 
 
-def too_expensive(exc: SearchTimeout) -> TaxiiError:
-    return TaxiiError(422, "Search too expensive", str(exc))
+def too_expensive(exc: SearchTimeout) -> Unprocessable:
+    return Unprocessable(str(exc), title="Search too expensive")
 
 
 # A phrase counts once; FTS5's and Lucene's operators are not terms.
@@ -105,7 +103,7 @@ def check_query_cost(text: str, advanced: bool) -> None:
     tokens = _TOKEN.findall(text) if advanced else text.split()
     terms = [t for t in tokens if t.upper() not in _OPERATORS and any(c.isalnum() for c in t)]
     if len(terms) > limits.max_terms:
-        raise bad_request(
+        raise BadRequest(
             f"the query has {len(terms)} terms; at most {limits.max_terms} are allowed "
             "(search.max_terms): narrow it"
         )
@@ -114,7 +112,7 @@ def check_query_cost(text: str, advanced: bool) -> None:
             t for t in terms if not t.startswith('"') and ("*" in t or "?" in t or "~" in t or t[0] == "/")
         ]
         if len(prefixes) > limits.max_prefix_terms:
-            raise bad_request(
+            raise BadRequest(
                 f"the query has {len(prefixes)} prefix or wildcard terms; at most "
                 f"{limits.max_prefix_terms} are allowed (search.max_prefix_terms): narrow it"
             )
@@ -133,12 +131,12 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
     args = request.args
     syntax = args.get("syntax", "plain")
     if syntax not in ("plain", "advanced"):
-        raise bad_request("syntax must be plain or advanced")
+        raise BadRequest("syntax must be plain or advanced")
     if not allow_advanced:
         syntax = "plain"
     sort = args.get("sort") or ("relevance" if args.get("q") else "-last_seen")
     if sort not in SORTS:
-        raise bad_request(f"sort must be one of {', '.join(SORTS)}")
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
     collections = tuple(readable)
     wanted = many("collection")
     if wanted:
@@ -146,14 +144,14 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
         for name in wanted:
             coll = services().settings.collection(name)
             if coll is None:
-                raise bad_request(f"there is no collection {name!r}")
+                raise BadRequest(f"there is no collection {name!r}")
             if coll.id not in readable:
-                raise TaxiiError(403, "Forbidden", f"your account may not read collection {name!r}")
+                raise Forbidden(f"your account may not read collection {name!r}")
             chosen.append(coll.id)
         collections = tuple(chosen)
     tlp = many("tlp")
     if any(level not in TLP_ORDER for level in tlp):
-        raise bad_request(f"tlp must be among {', '.join(TLP_ORDER)}")
+        raise BadRequest(f"tlp must be among {', '.join(TLP_ORDER)}")
     min_sightings = int_param("min_sightings", None, 0, 2**31)
     if bool_param("has_sightings"):
         min_sightings = max(min_sightings or 0, 1)
@@ -163,7 +161,7 @@ def parse_search(max_tlp: int, readable: list[str], allow_advanced: bool = True)
         valid_at, revoked = valid_at or now_micros(), False
     text = args.get("q", "")
     if len(text) > 1000:
-        raise bad_request("q is limited to 1000 characters")
+        raise BadRequest("q is limited to 1000 characters")
     check_query_cost(text, syntax == "advanced")
     return SearchQuery(
         collections=collections or ("-none-",),
@@ -199,26 +197,11 @@ def request_fingerprint() -> str:
     return hashlib.sha256(orjson.dumps(items)).hexdigest()[:16]
 
 
-def render_hit(hit: Hit) -> dict[str, Any]:
-    coll = services().settings.collection(hit.collection)
-    return {
-        "id": hit.id,
-        "type": hit.type,
-        "collection": coll.alias if coll else hit.collection,
-        "values": hit.values,
-        "name": hit.name,
-        "description": hit.description,
-        "labels": hit.labels,
-        "sources": hit.sources,
-        "tlp": hit.tlp,
-        "first_seen": stamp(hit.first_seen),
-        "last_seen": stamp(hit.last_seen),
-        "valid_until": stamp(hit.valid_until),
-        "revoked": hit.revoked,
-        "sightings": hit.sightings,
-        "organizations": hit.organizations,
-        "links": {"self": f"/api/v1/indicators/{hit.id}"},
-    }
+def next_token(result: SearchResult, fingerprint: str) -> str | None:
+    """The signed cursor to the page after this one; None on the last page."""
+    if not (result.more and result.hits):
+        return None
+    return services().tokens.issue_values(list(result.hits[-1].position), fingerprint)
 
 
 def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> dict[str, Any]:
@@ -226,10 +209,11 @@ def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> di
         "total": result.total,
         "total_is_exact": result.total_is_exact,
         "more": result.more,
-        "results": [render_hit(h) for h in result.hits],
+        "results": [hit_view(h, services().settings).as_json() for h in result.hits],
     }
-    if result.more and result.hits:
-        body["next"] = services().tokens.issue_values(list(result.hits[-1].position), fingerprint)
+    token = next_token(result, fingerprint)
+    if token:
+        body["next"] = token
     if result.facets:
         body["facets"] = result.facets
         # Estimates scaled up from a sample of the matches, or exact counts: the caller must know.
@@ -246,100 +230,8 @@ def render_result(result: SearchResult, fingerprint: str, histogram: bool) -> di
 @bp.get("/api/v1/indicators/<object_id>")
 def pivot(object_id: str) -> Response:
     check_known_params(())
-    caller = services().auth.caller()
-    detail = indicator_detail(object_id, caller)
-    if detail is None:
-        raise TaxiiError(404, "Not found", f"no object {object_id!r} in a collection you may read")
-    return json_response(detail)
-
-
-def _authority(collection_id: str) -> tuple[int, int]:
-    """Which copy of an object the pivot shows: a collection partners cannot write (the city's
-    own) before one they can, then the configured order."""
-    ordered = list(services().settings.collections.values())
-    for n, coll in enumerate(ordered):
-        if coll.id == collection_id:
-            return ("partner" in coll.write_roles, n)
-    return (True, len(ordered))
-
-
-def indicator_detail(object_id: str, caller: Caller) -> dict[str, Any] | None:
-    """Everything the caller may know about one object: shared by the API and the web pages.
-
-    One collection answers: the most authoritative one holding a copy the caller may see
-    (_authority). Versions are never merged across collections, so a newer version someone
-    posted elsewhere under the same id never passes for the object. Every version, sighting and
-    related object shown is one the caller's scope (cyberlab.auth.read_scope) covers.
-    """
     svc = services()
-    store = svc.store
-    found = visible_copies(caller, object_id)
-    if not found:
-        return None
-    home = min(found, key=lambda h: _authority(h.collection))
-    collection = svc.settings.collection(home.collection)
-    assert collection is not None  # visible_copies only returns configured collections
-    scope = read_scope(caller, collection, svc.settings.sightings_collection)
-    page = store.query(
-        ObjectQuery(
-            collection.id,
-            ids=(object_id,),
-            versions=("all",),
-            limit=1000,
-            max_tlp_rank=scope.max_tlp_rank,
-            owner=scope.owner,
-        )
-    )
-    ordered = [orjson.loads(o.body) for o in sorted(page.objects, key=lambda o: o.version)]
-    # Counts are shared with everyone who may see the indicator ("seen by 4 organizations"),
-    # whichever collection holds the sightings; who they were is for analysts only.
-    everywhere = tuple(c.id for c in svc.settings.collections.values())
-    sightings = store.sightings_of(object_id, everywhere)
-    summary: dict[str, Any] = {
-        "organizations": len({s.observer for s in sightings}),
-        "count": sum(s.count for s in sightings),
-        "first_seen": stamp(min((s.first_seen for s in sightings if s.first_seen), default=None)),
-        "last_seen": stamp(max((s.last_seen for s in sightings if s.last_seen), default=None)),
-    }
-    readable = tuple(c.id for c in readable_collections(caller, svc.settings.collections.values()))
-    if caller.role in ("analyst", "admin"):
-        summary["by_organization"] = [
-            {
-                "sighting_id": s.id,
-                "organization": s.observer_name or s.observer,
-                "count": s.count,
-                "first_seen": stamp(s.first_seen),
-                "last_seen": stamp(s.last_seen),
-            }
-            for s in store.sightings_of(object_id, readable, max_tlp_rank(caller))
-        ]
-    # Relationships from collections where the caller reads everything (in one where it reads
-    # only its own, another account's relationship is not its to see).
-    open_collections = tuple(
-        c.id
-        for c in readable_collections(caller, svc.settings.collections.values())
-        if read_scope(caller, c, svc.settings.sightings_collection).owner is None
-    )
-    related = [
-        {
-            "relationship_id": r.relationship_id,
-            "relationship_type": r.relationship_type,
-            "direction": r.direction,
-            "id": r.other_id,
-            "type": r.other_type,
-            "name": r.other_name,
-        }
-        for r in (
-            store.related(object_id, open_collections, max_tlp_rank(caller)) if open_collections else []
-        )
-    ]
-    return {
-        "object": ordered[-1] if ordered else None,
-        "summary": render_hit(home),
-        "collections": [
-            render_hit(h)["collection"] for h in sorted(found, key=lambda h: _authority(h.collection))
-        ],
-        "versions": ordered,
-        "sightings": summary,
-        "related": related,
-    }
+    detail = indicator_detail(svc.store, svc.settings, svc.auth.caller(), object_id)
+    if detail is None:
+        raise NotFound(f"no object {object_id!r} in a collection you may read")
+    return json_response(detail.as_json())

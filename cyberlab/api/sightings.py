@@ -14,9 +14,12 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.api.common import bad_request, json_response, require_role, visible_copies
-from cyberlab.auth import Caller, write_owner
-from cyberlab.errors import TaxiiError
+from config.media import STIX_JSON, TAXII_JSON
+from cyberlab.api.common import json_response, require_role
+from cyberlab.auth.access import write_owner
+from cyberlab.auth.caller import Caller
+from cyberlab.errors import BadRequest, PayloadTooLarge
+from cyberlab.indicators import visible_copies
 from cyberlab.services import services
 from indexer.ingest import ingest_objects
 from indexer.search.values import pattern_values
@@ -30,11 +33,10 @@ def check_upload_size(count: int, what: str) -> None:
     """A 413 before any work for an upload over limits.upload_lines (each line costs a receipt line)."""
     cap = services().settings.limits.upload_lines
     if count > cap:
-        raise TaxiiError(
-            413,
-            "Too many sightings",
+        raise PayloadTooLarge(
             f"an upload holds at most {cap:,} {what} (limits.upload_lines); this one has {count:,}: "
             "split it into several uploads",
+            title="Too many sightings",
         )
 
 
@@ -47,10 +49,10 @@ def upload() -> Response:
         lines = lines_from_json(text)
     elif media in ("text/csv", "text/plain"):
         lines = lines_from_csv(text)
-    elif media in ("application/stix+json", "application/taxii+json"):
+    elif media in (STIX_JSON, TAXII_JSON):
         lines = lines_from_stix(text, caller)
     else:
-        raise bad_request('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
+        raise BadRequest('send application/json ({"sightings": [...]}) or text/csv (value,type,count,...)')
     return json_response(record_sightings(caller, lines))
 
 
@@ -58,9 +60,9 @@ def lines_from_json(text: str) -> list[ReportedLine]:
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the body is not valid JSON: {exc}") from None
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("sightings"), list):
-        raise bad_request('the body must be an object with a "sightings" list')
+        raise BadRequest('the body must be an object with a "sightings" list')
     check_upload_size(len(body["sightings"]), "sightings")
     lines = []
     for n, item in enumerate(body["sightings"], start=1):
@@ -88,10 +90,10 @@ def lines_from_stix(text: str, caller: Caller) -> list[ReportedLine]:
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the file is not valid JSON: {exc}") from None
+        raise BadRequest(f"the file is not valid JSON: {exc}") from None
     objects = body.get("objects") if isinstance(body, dict) else None
     if not isinstance(objects, list):
-        raise bad_request('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
+        raise BadRequest('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
     check_upload_size(len(objects), "objects")
     by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
     sighted = {
@@ -150,7 +152,8 @@ def _values_of(obj: Any) -> list[str]:
 
 def _stored_values(caller: Caller, object_id: str) -> list[str]:
     """The values of a stored indicator the caller may see (a sighting may refer to the city's)."""
-    hits = [h for h in visible_copies(caller, object_id) if h.values]
+    svc = services()
+    hits = [h for h in visible_copies(svc.store, svc.settings, caller, object_id) if h.values]
     return [hits[0].values[0]["value"]] if hits else []
 
 
@@ -187,13 +190,13 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     collection = svc.settings.collection(svc.settings.sightings_collection)
     assert collection is not None  # checked when the settings were loaded
     if not lines:
-        raise bad_request("there are no sightings in this upload")
+        raise BadRequest("there are no sightings in this upload")
 
     def known(indicator_id: str) -> bool:
         # Known to the caller, not anywhere: new_indicator must not say whether an indicator the
         # caller may not see exists. If one does, the one stored stays (the write below is
         # refused as not the caller's, which no receipt line reports) and the sighting counts on it.
-        return bool(visible_copies(caller, indicator_id))
+        return bool(visible_copies(svc.store, svc.settings, caller, indicator_id))
 
     receipt = build_sightings(lines, caller.name or "", svc.sanitizer, collection.tlp_ceiling, known)
     # The identity is the server's (partners never post identities); the rest is the caller's.
@@ -202,13 +205,13 @@ def record_sightings(caller: Caller, lines: list[ReportedLine]) -> dict[str, Any
     report = ingest_objects(
         svc.store, collection, reported, owner=write_owner(caller), sanitizer=svc.sanitizer
     )
-    outcome = {r.id: r.message for r in report.successes}
+    outcome = {r.id: r.outcome for r in report.successes}
     failed = {r.id: r.message for r in report.failures}
     for line in receipt.lines:
         sid = str(line.get("sighting_id", ""))
         if sid in failed:
             line.update(status="rejected", reason=failed[sid])
-        elif line["status"] == "accepted" and outcome.get(sid) == "already present, unchanged":
+        elif line["status"] == "accepted" and outcome.get(sid) == "unchanged":
             line.update(status="duplicate", reason="already reported; not counted again")
     counts = {
         s: sum(1 for line in receipt.lines if line["status"] == s)

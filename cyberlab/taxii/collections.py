@@ -7,12 +7,14 @@ from typing import Any
 from flask import Blueprint, Response
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write, unauthorized
+from config.media import STIX_MEDIA_TYPE
+from cyberlab.auth.access import can_read, can_write
+from cyberlab.auth.caller import Caller
+from cyberlab.errors import Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.common import begin, collection_for, taxii_json
 
 bp = Blueprint("taxii_collections", __name__)
-STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 
 
 def describe(collection: CollectionSettings, caller: Caller) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def list_collections(api_root: str) -> Response:
         if can_read(caller, c) or can_write(caller, c)
     ]
     if caller.anonymous and not visible:
-        raise unauthorized("no collection here is public; authenticate with your account name and API key")
+        raise Unauthorized("no collection here is public; authenticate with your account name and API key")
     return taxii_json({"collections": visible} if visible else {})
 
 

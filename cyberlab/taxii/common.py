@@ -7,14 +7,17 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from flask import Response, request
+from flask import Response
 
 from config import CollectionSettings
-from cyberlab.auth import Caller, can_read, can_write, read_scope, unauthorized, write_owner
-from cyberlab.errors import TaxiiError
+from config.media import TAXII_MEDIA_TYPE
+from cyberlab.auth.access import can_read, can_write, read_scope, write_owner
+from cyberlab.auth.caller import Caller
+from cyberlab.errors import Forbidden, NotFound, Unauthorized
 from cyberlab.services import services
-from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
+from cyberlab.taxii.media import require_taxii_accept
 from cyberlab.taxii.params import parse_query
+from cyberlab.urls import site_url
 from indexer.store.base import ObjectQuery, Page
 from indexer.timestamps import format_timestamp
 
@@ -31,20 +34,16 @@ def taxii_json(
     return response
 
 
-def base_url() -> str:
-    configured = services().settings.server.public_url.rstrip("/")
-    return configured or request.host_url.rstrip("/")
-
-
 def api_root_url() -> str:
-    return f"{base_url()}/taxii2/{services().settings.taxii.api_root}/"
+    settings = services().settings
+    return f"{site_url(settings)}/taxii2/{settings.taxii.api_root}/"
 
 
 def begin(api_root: str) -> Caller:
     """Checks every TAXII request starts with: acceptable media type, known API root, caller."""
     require_taxii_accept()
     if api_root != services().settings.taxii.api_root:
-        raise TaxiiError(404, "API root not found", f"there is no API root named {api_root!r}")
+        raise NotFound(f"there is no API root named {api_root!r}", title="API root not found")
     return services().auth.caller()
 
 
@@ -52,26 +51,26 @@ def collection_for(caller: Caller, collection_id: str) -> CollectionSettings:
     """The collection, or 404; 401 for anonymous callers of a private one; 403 with no access."""
     collection = services().settings.collection(collection_id)
     if collection is None:
-        raise TaxiiError(404, "Collection not found", f"there is no collection {collection_id!r}")
+        raise NotFound(f"there is no collection {collection_id!r}", title="Collection not found")
     if not can_read(caller, collection) and not can_write(caller, collection):
         if caller.anonymous:
-            raise unauthorized(
+            raise Unauthorized(
                 "this collection is not public; authenticate with your account name and API key"
             )
-        raise TaxiiError(403, "Forbidden", "your account has no access to this collection")
+        raise Forbidden("your account has no access to this collection")
     return collection
 
 
 def require_read(caller: Caller, collection: CollectionSettings) -> None:
     if not can_read(caller, collection):
-        raise TaxiiError(403, "Forbidden", "your account may not read this collection")
+        raise Forbidden("your account may not read this collection")
 
 
 def require_write(caller: Caller, collection: CollectionSettings) -> None:
     if not can_write(caller, collection):
         if caller.anonymous:
-            raise unauthorized("adding objects needs an account with write access")
-        raise TaxiiError(403, "Forbidden", "your account may not write to this collection")
+            raise Unauthorized("adding objects needs an account with write access")
+        raise Forbidden("your account may not write to this collection")
 
 
 def readable_query(
@@ -81,7 +80,7 @@ def readable_query(
 
     Deleting needs write access on top of read: you must be able to see what you remove, and
     own it (the account that stored it first; admins act for the platform and own everything).
-    The query carries the caller's scope (cyberlab.auth.read_scope): what it may not see is
+    The query carries the caller's scope (cyberlab.auth.access.read_scope): what it may not see is
     absent, the same in every endpoint.
     """
     caller = begin(api_root)
@@ -99,9 +98,9 @@ def readable_query(
         # What the caller may not see is absent for every method: a DELETE of an object outside its
         # scope is the same 404 as a GET, so neither tells whether another partner stored that id.
         if owner is None or not svc.store.query(probe).objects:
-            raise TaxiiError(404, "Object not found", f"there is no object {object_id!r} in this collection")
+            raise NotFound(f"there is no object {object_id!r} in this collection", title="Object not found")
         if write and caller.role != "admin" and owner != write_owner(caller):
-            raise TaxiiError(403, "Forbidden", "another account stored this object: only it may delete it")
+            raise Forbidden("another account stored this object: only it may delete it")
     return query, fingerprint
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from config.media import TAXII_MEDIA_TYPE
 from cyberlab.services import services
 from cyberlab.taxii.common import api_root_url, begin, taxii_json
-from cyberlab.taxii.media import TAXII_MEDIA_TYPE, require_taxii_accept
+from cyberlab.taxii.media import require_taxii_accept
 
 bp = Blueprint("taxii_discovery", __name__)
 

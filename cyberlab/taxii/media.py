@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
-from cyberlab.errors import TaxiiError
-
-TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+from config.media import TAXII_JSON, TAXII_MEDIA_TYPE
+from cyberlab.errors import NotAcceptable, UnsupportedMediaType
 
 
 def _parse(media: str) -> tuple[str, dict[str, str]]:
@@ -20,7 +19,7 @@ def _parse(media: str) -> tuple[str, dict[str, str]]:
 
 def _is_taxii21(media: str) -> bool:
     kind, params = _parse(media)
-    return kind == "application/taxii+json" and params.get("version", "2.1") == "2.1"
+    return kind == TAXII_JSON and params.get("version", "2.1") == "2.1"
 
 
 def require_taxii_accept() -> None:
@@ -34,10 +33,8 @@ def require_taxii_accept() -> None:
             continue
         if kind in ("*/*", "application/*") or _is_taxii21(media):
             return
-    raise TaxiiError(
-        406,
-        "Not Acceptable",
-        f"this server answers with {TAXII_MEDIA_TYPE}; the Accept header {header!r} does not allow it",
+    raise NotAcceptable(
+        f"this server answers with {TAXII_MEDIA_TYPE}; the Accept header {header!r} does not allow it"
     )
 
 
@@ -45,8 +42,6 @@ def require_taxii_content_type() -> None:
     """415 unless the request body is declared as TAXII 2.1 JSON."""
     header = request.headers.get("Content-Type", "")
     if not _is_taxii21(header):
-        raise TaxiiError(
-            415,
-            "Unsupported Media Type",
-            f"send the envelope as Content-Type: {TAXII_MEDIA_TYPE}; got {header or 'none'!r}",
+        raise UnsupportedMediaType(
+            f"send the envelope as Content-Type: {TAXII_MEDIA_TYPE}; got {header or 'none'!r}"
         )

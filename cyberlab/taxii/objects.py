@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 from flask import Blueprint, Response, request
 
-from cyberlab.auth import write_owner
-from cyberlab.errors import TaxiiError
+from cyberlab.envelopes import store_envelope
+from cyberlab.errors import BadRequest, NotFound, PayloadTooLarge
 from cyberlab.services import services
 from cyberlab.taxii.common import (
     begin,
@@ -21,9 +19,7 @@ from cyberlab.taxii.common import (
 )
 from cyberlab.taxii.media import require_taxii_content_type
 from cyberlab.taxii.status import status_body
-from indexer.ingest import ObjectResult, ingest_objects
-from indexer.sightings import partner_identity, partner_objects
-from indexer.store.base import Page, StatusRecord
+from indexer.store.base import Page
 from indexer.timestamps import now_micros
 
 bp = Blueprint("taxii_objects", __name__)
@@ -55,48 +51,24 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     try:
         envelope = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError as exc:
-        raise TaxiiError(400, "Invalid JSON", f"the request body is not valid UTF-8 JSON: {exc}") from None
+        raise BadRequest(f"the request body is not valid UTF-8 JSON: {exc}", title="Invalid JSON") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
-        raise TaxiiError(
-            400, "Not an envelope", 'the body must be a TAXII envelope: {"objects": [<STIX objects>]}'
+        raise BadRequest(
+            'the body must be a TAXII envelope: {"objects": [<STIX objects>]}', title="Not an envelope"
         )
     if not envelope["objects"]:
-        raise TaxiiError(400, "Empty envelope", "the envelope's 'objects' list is empty")
+        raise BadRequest("the envelope's 'objects' list is empty", title="Empty envelope")
     svc = services()
     cap = svc.settings.limits.envelope_objects
     if len(envelope["objects"]) > cap:  # each object costs a status line and ingest work: refuse early
-        raise TaxiiError(
-            413,
-            "Too many objects",
+        raise PayloadTooLarge(
             f"an envelope holds at most {cap:,} objects (limits.envelope_objects); this one has "
             f"{len(envelope['objects']):,}: split it into several POSTs",
+            title="Too many objects",
         )
-    objects = envelope["objects"]
-    refused: list[ObjectResult] = []
-    if caller.role == "partner":
-        sightings = svc.settings.collection(svc.settings.sightings_collection)
-        in_sightings = sightings is not None and collection.id == sightings.id
-        objects, refused = partner_objects(objects, caller.name or "", in_sightings)
-        if in_sightings:
-            # The partner's identity goes in first, quietly (it is not one of the posted objects),
-            # and as the server's: the partner names itself through its account, not by posting.
-            ingest_objects(svc.store, collection, [partner_identity(caller.name or "")], sanitizer=None)
-    # Every id belongs to the account that stored it first here: others' are failures.
-    report = ingest_objects(
-        svc.store, collection, objects, owner=write_owner(caller), sanitizer=svc.sanitizer
+    record = store_envelope(
+        svc.store, svc.settings, svc.sanitizer, caller, collection, envelope["objects"], received
     )
-    kept = svc.settings.limits.status_failures  # what is stored per status stays bounded
-    record = StatusRecord(
-        id=str(uuid.uuid4()),
-        collection=collection.id,
-        owner=caller.name or "",
-        request_timestamp=received,
-        status="complete",
-        successes=[r.as_detail() for r in report.successes],
-        failures=[r.as_detail() for r in (*refused, *report.failures)][:kept],
-        failures_omitted=max(0, len(refused) + len(report.failures) - kept),
-    )
-    svc.store.save_status(record)
     return taxii_json(status_body(record), status=202)
 
 
@@ -112,7 +84,7 @@ def delete_object(api_root: str, collection_id: str, object_id: str) -> Response
     query, _ = readable_query(api_root, collection_id, "delete", object_id, write=True)
     deleted = services().store.delete_object(query.collection, object_id, query.versions, query.spec_versions)
     if deleted == 0:
-        raise TaxiiError(404, "Object not found", "no version of this object matches the filters")
+        raise NotFound("no version of this object matches the filters", title="Object not found")
     return taxii_json(b"", status=200)
 
 

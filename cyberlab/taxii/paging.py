@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest
 from indexer.store.base import Keyset
 
 _SIG_BYTES = 16
@@ -69,5 +69,5 @@ class PageTokens:
         return list(position)
 
 
-def _bad_token(why: str) -> TaxiiError:
-    return TaxiiError(400, "Invalid next parameter", f"the 'next' value is not valid: {why}")
+def _bad_token(why: str) -> BadRequest:
+    return BadRequest(f"the 'next' value is not valid: {why}", title="Invalid next parameter")

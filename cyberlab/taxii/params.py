@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 from flask import request
 
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import BadRequest
 from cyberlab.taxii.paging import PageTokens
 from indexer.store.base import ObjectQuery
 from indexer.timestamps import parse_timestamp
@@ -45,8 +45,8 @@ class PagingLimits:
     filter_values: int = 100  # distinct values in one match[...] filter (limits.filter_values)
 
 
-def bad_parameter(name: str, why: str) -> TaxiiError:
-    return TaxiiError(400, "Invalid query parameter", f"{name}: {why}")
+def bad_parameter(name: str, why: str) -> BadRequest:
+    return BadRequest(f"{name}: {why}", title="Invalid query parameter")
 
 
 def _values(name: str, cap: int) -> list[str]:

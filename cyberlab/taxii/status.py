@@ -6,8 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from cyberlab.auth import unauthorized
-from cyberlab.errors import TaxiiError
+from cyberlab.errors import NotFound, Unauthorized
 from cyberlab.services import services
 from cyberlab.taxii.common import begin, taxii_json
 from indexer.store.base import StatusRecord
@@ -37,9 +36,9 @@ def status_body(record: StatusRecord) -> dict[str, Any]:
 def get_status(api_root: str, status_id: str) -> Response:
     caller = begin(api_root)
     if caller.anonymous:
-        raise unauthorized("status resources belong to the account that posted the objects")
+        raise Unauthorized("status resources belong to the account that posted the objects")
     record = services().store.get_status(status_id)
     # Someone else's status is reported as missing: its id says nothing to other accounts.
     if record is None or (record.owner != caller.name and caller.role != "admin"):
-        raise TaxiiError(404, "Status not found", f"there is no status {status_id!r} for your account")
+        raise NotFound(f"there is no status {status_id!r} for your account", title="Status not found")
     return taxii_json(status_body(record))

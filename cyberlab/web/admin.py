@@ -10,8 +10,8 @@ from flask.blueprints import BlueprintSetupState
 
 from config.settings import ROLES
 from cyberlab import accounts
-from cyberlab.auth import Caller
-from cyberlab.errors import TaxiiError, register_error_page
+from cyberlab.auth.caller import Caller
+from cyberlab.errors import Forbidden, Unauthorized, register_error_page
 from cyberlab.services import services
 from cyberlab.web.security import check_csrf, web_caller
 
@@ -28,9 +28,12 @@ def _error_pages(state: BlueprintSetupState) -> None:
 def require_admin() -> Caller:
     caller = web_caller()
     if caller.anonymous:
-        raise TaxiiError(401, "Log in first", "the admin pages need an admin account: log in, then come back")
+        # No Basic challenge on a web page: a browser would answer it with its own login dialog.
+        raise Unauthorized(
+            "the admin pages need an admin account: log in, then come back", "Log in first", headers={}
+        )
     if caller.role != "admin":
-        raise TaxiiError(403, "Forbidden", "the admin pages are for admin accounts")
+        raise Forbidden("the admin pages are for admin accounts")
     return caller
 
 

@@ -11,7 +11,7 @@ from flask_babel import gettext
 from cyberlab.api.check import refuse_oversized, run_check
 from cyberlab.api.sightings import record_sightings
 from cyberlab.check import validate
-from cyberlab.errors import TaxiiError, register_error_page
+from cyberlab.errors import BadRequest, Forbidden, NotFound, register_error_page
 from cyberlab.reports import ReportError, accept, file_report, reject
 from cyberlab.services import services
 from cyberlab.web.security import check_csrf, web_caller
@@ -72,7 +72,7 @@ def report() -> Response | tuple[str, int]:
     check_csrf()
     checked = validate(request.form.get("value", ""), request.form.get("type", ""))
     if checked is None:
-        raise TaxiiError(400, "Bad report", "that is not a value of the kind it claims to be")
+        raise BadRequest("that is not a value of the kind it claims to be", title="Bad report")
     value, kind = checked
     if caller.role in SIGHTING_ROLES:
         receipt = record_sightings(caller, [ReportedLine(1, value, kind)])
@@ -98,7 +98,7 @@ def queue() -> Response | tuple[str, int]:
     if caller.anonymous:
         return redirect(url_for("web.login"))  # type: ignore[return-value]
     if caller.role not in ANALYST_ROLES:
-        raise TaxiiError(403, "Forbidden", "the report queue is for analysts")
+        raise Forbidden("the report queue is for analysts")
     return _queue_page("")
 
 
@@ -116,12 +116,12 @@ def decide(report_id: str) -> Response | tuple[str, int]:
     if caller.anonymous:
         return redirect(url_for("web.login"))  # type: ignore[return-value]
     if caller.role not in ANALYST_ROLES:
-        raise TaxiiError(403, "Forbidden", "the report queue is for analysts")
+        raise Forbidden("the report queue is for analysts")
     check_csrf()
     svc = services()
     found = svc.store.get_check_report(report_id[:100])
     if found is None:
-        raise TaxiiError(404, "Not found", "there is no such report")
+        raise NotFound("there is no such report")
     try:
         if request.form.get("action") == "accept":
             accept(svc.store, svc.settings, svc.sanitizer, found, caller.name or "")

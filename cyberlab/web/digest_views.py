@@ -8,9 +8,9 @@ from dataclasses import replace
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 
-from cyberlab.auth import readable_collections
+from cyberlab.auth.access import readable_collections
 from cyberlab.digest import UnsubscribeTokens
-from cyberlab.errors import TaxiiError, register_error_page
+from cyberlab.errors import BadRequest, register_error_page
 from cyberlab.services import services
 from cyberlab.web.security import check_csrf, web_caller
 from indexer.store.base import DigestSubscription
@@ -85,8 +85,8 @@ def unsubscribe(token: str) -> tuple[str, int]:
     is the authority, so neither needs a login or a CSRF token."""
     account = UnsubscribeTokens(services().settings.server.signing_key.reveal()).account(token)
     if account is None:
-        raise TaxiiError(
-            400, "Bad link", "this unsubscribe link is not one this server issued, or it was cut short"
+        raise BadRequest(
+            "this unsubscribe link is not one this server issued, or it was cut short", title="Bad link"
         )
     store = services().store
     sub = store.get_digest_subscription(account)

@@ -11,14 +11,9 @@ from typing import Any
 
 from flask import request, url_for
 
-from cyberlab.api.search import (
-    SEARCH_PARAMS,
-    parse_search,
-    render_result,
-    request_fingerprint,
-    too_expensive,
-)
+from cyberlab.api.search import SEARCH_PARAMS, next_token, parse_search, request_fingerprint, too_expensive
 from cyberlab.errors import TaxiiError
+from cyberlab.indicators import HitView, hit_view
 from cyberlab.services import services
 from indexer.search.model import SearchSyntaxError, SearchTimeout
 
@@ -32,7 +27,7 @@ FILTERS = tuple(
 @dataclass
 class SearchPage:
     asked: bool
-    hits: list[dict[str, Any]]
+    hits: list[HitView]
     total: int = 0
     total_is_exact: bool = True
     facets: dict[str, list[tuple[str, int, str]]] | None = None  # name -> (value, count, link)
@@ -74,16 +69,16 @@ def run_search(collections: tuple[str, ...], clearance: int, with_facets: bool) 
         return SearchPage(asked=True, hits=[], error=str(exc))
     except SearchTimeout as exc:
         raise too_expensive(exc) from None
-    body = render_result(result, fingerprint, histogram=False)
     page = SearchPage(
         asked=True,
-        hits=body["results"],
+        hits=[hit_view(h, services().settings) for h in result.hits],
         total=result.total,
         total_is_exact=result.total_is_exact,
         note=note,
     )
-    if "next" in body:
-        page.next_url = url_for("web.search_page", **_args_with(), next=body["next"])
+    token = next_token(result, fingerprint)
+    if token:
+        page.next_url = url_for("web.search_page", **_args_with(), next=token)
     if result.facets:
         page.facets_sample = result.facets_sample
         page.facets = {

@@ -1,7 +1,7 @@
 """CSRF tokens and the security headers of the web pages.
 
-Sessions themselves (who the caller is, logging in and out) live in cyberlab/auth.py with the
-other callers. Forms carry a per-session CSRF token compared in constant time.
+Sessions themselves (who the caller is, logging in and out) live in cyberlab/auth/sessions.py.
+Forms carry a per-session CSRF token compared in constant time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import secrets
 
 from flask import Response, abort, request, session
 
-from cyberlab.auth import Caller
+from cyberlab.auth.caller import Caller
 from cyberlab.services import services
 
 CSP = (
@@ -21,7 +21,7 @@ CSP = (
 
 
 def web_caller() -> Caller:
-    return services().auth.web_caller()
+    return services().sessions.caller()
 
 
 def csrf_token() -> str:

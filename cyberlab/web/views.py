@@ -13,11 +13,15 @@ from flask_babel import gettext, lazy_gettext, ngettext
 from werkzeug.exceptions import HTTPException
 
 from cyberlab.api import suricata
-from cyberlab.api.search import SEARCH_PARAMS, indicator_detail, render_hit
+from cyberlab.api.search import SEARCH_PARAMS
 from cyberlab.api.sightings import lines_from_csv, lines_from_stix, record_sightings
-from cyberlab.auth import Caller, readable_collections, tlp_clearance
-from cyberlab.errors import TaxiiError, register_error_page
+from cyberlab.auth.access import readable_collections
+from cyberlab.auth.caller import Caller
+from cyberlab.auth.clearance import tlp_clearance
+from cyberlab.errors import Forbidden, NotFound, TaxiiError, register_error_page
+from cyberlab.indicators import HitView, hit_view, indicator_detail
 from cyberlab.services import services
+from cyberlab.urls import site_url
 from cyberlab.web.search_form import bad_search, run_search
 from cyberlab.web.security import check_csrf, csrf_token, web_caller
 from cyberlab.web.trends import KINDS as TREND_KINDS
@@ -106,8 +110,9 @@ def advice_word(code: str) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    hit: dict[str, Any]
+    hit: HitView
     value: dict[str, str] | None  # None: an object shown by name (search results only)
+    advice: tuple[str, str]  # (block or watch, what to do)
 
 
 def visible(text: Any, limit: int = 0) -> str:
@@ -147,13 +152,13 @@ def _scope(caller: Caller) -> tuple[tuple[str, ...], int]:
     return tuple(c.id for c in readable) or ("-none-",), tlp_clearance(caller)
 
 
-def advice(hit: dict[str, Any]) -> tuple[str, str]:
-    if hit["revoked"]:
+def advice(hit: HitView) -> tuple[str, str]:
+    if hit.revoked:
         return "watch", gettext("Withdrawn: no longer considered malicious. Remove it from blocklists.")
-    until = hit.get("valid_until")
+    until = hit.valid_until
     if until and until < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
         return "watch", gettext("Expired: not seen recently. Watch your logs for it; blocking is optional.")
-    kind = hit["values"][0]["kind"] if hit["values"] else ""
+    kind = hit.values[0]["kind"] if hit.values else ""
     if kind in ("ip", "cidr"):
         return "block", gettext("Block it in your firewall, and check your logs for past contact.")
     if kind == "domain":
@@ -163,13 +168,10 @@ def advice(hit: dict[str, Any]) -> tuple[str, str]:
     return "block", gettext("Block it in your security tools, and check your logs for past contact.")
 
 
-def _hits(caller: Caller, **filters: Any) -> list[dict[str, Any]]:
+def _hits(caller: Caller, **filters: Any) -> list[HitView]:
     collections, clearance = _scope(caller)
     result = services().store.search(SearchQuery(collections=collections, max_tlp=clearance, **filters))
-    hits = [render_hit(h) for h in result.hits]
-    for hit in hits:
-        hit["advice"] = advice(hit)
-    return hits
+    return [hit_view(h, services().settings) for h in result.hits]
 
 
 @bp.get("/")
@@ -195,7 +197,7 @@ def home() -> str:
     )
 
 
-def value_rows(hits: list[dict[str, Any]], limit: int = 0, keep_valueless: bool = False) -> list[Row]:
+def value_rows(hits: list[HitView], limit: int = 0, keep_valueless: bool = False) -> list[Row]:
     """One table row per blockable value (a file with three hashes is three rows to block).
 
     The values are what indexer.search.values extracted; objects without any (a compound
@@ -203,9 +205,9 @@ def value_rows(hits: list[dict[str, Any]], limit: int = 0, keep_valueless: bool 
     """
     rows: list[Row] = []
     for hit in hits:
-        values = hit["values"] or ([None] if keep_valueless else [])
+        values: list[dict[str, str] | None] = [*hit.values] or ([None] if keep_valueless else [])
         for value in values:
-            rows.append(Row(hit, value))
+            rows.append(Row(hit, value, advice(hit)))
             if limit and len(rows) >= limit:
                 return rows
     return rows
@@ -213,18 +215,23 @@ def value_rows(hits: list[dict[str, Any]], limit: int = 0, keep_valueless: bool 
 
 @bp.get("/indicators/<object_id>")
 def indicator(object_id: str) -> str:
-    caller = web_caller()
-    detail = indicator_detail(object_id, caller)
+    svc = services()
+    detail = indicator_detail(svc.store, svc.settings, web_caller(), object_id)
     if detail is None:
-        raise TaxiiError(404, "Not found", "there is no such indicator, or you may not see it (log in?)")
-    detail["advice"] = advice(detail["summary"])
-    return render_template("indicator.html", d=detail, kinds=KIND_NAMES, pivots=pivots(detail["summary"]))
+        raise NotFound("there is no such indicator, or you may not see it (log in?)")
+    return render_template(
+        "indicator.html",
+        d=detail,
+        advice=advice(detail.summary),
+        kinds=KIND_NAMES,
+        pivots=pivots(detail.summary),
+    )
 
 
-def pivots(hit: dict[str, Any]) -> list[tuple[str, str]]:
+def pivots(hit: HitView) -> list[tuple[str, str]]:
     """Searches an analyst runs next from this indicator: its network, its domain, its sources."""
     links = []
-    for value in hit["values"]:
+    for value in hit.values:
         if value["kind"] == "ip" and "." in value["value"]:
             net = ".".join(value["value"].split(".")[:3]) + ".0/24"
             links.append((f"Everything in {net}", url_for("web.search_page", cidr=net)))
@@ -232,7 +239,7 @@ def pivots(hit: dict[str, Any]) -> list[tuple[str, str]]:
             links.append(
                 (f"Everything on {value['value']}", url_for("web.search_page", domain=value["value"]))
             )
-    for source in hit["sources"][:5]:
+    for source in hit.sources[:5]:
         links.append((f"Everything from {source}", url_for("web.search_page", source=source)))
     return links
 
@@ -247,8 +254,6 @@ def search_page() -> tuple[str, int]:
         page = run_search(collections, clearance, with_facets=analyst)
     except TaxiiError as exc:  # a malformed filter: the form again, saying what was wrong
         page, status = bad_search(exc), exc.status
-    for hit in page.hits:
-        hit["advice"] = advice(hit)
     form = {name: request.args.get(name, "") for name in SEARCH_PARAMS}
     html = render_template(
         "search.html",
@@ -267,11 +272,10 @@ def search_page() -> tuple[str, int]:
 def subscribe() -> str:
     caller = web_caller()
     settings = services().settings
-    base = settings.server.public_url.rstrip("/") or request.host_url.rstrip("/")
     collections = readable_collections(caller, settings.collections.values())
     return render_template(
         "subscribe.html",
-        base=base,
+        base=site_url(settings),
         api_root=settings.taxii.api_root,
         collections=collections,
         edl_lines=settings.limits.edl_lines,
@@ -289,7 +293,7 @@ def login() -> Response | str:
         # The same check as HTTP Basic: equal work for unknown names, failed logins throttled.
         account = services().auth.authenticate(name, key) if name else None
         if account is not None:
-            services().auth.start_session(account)
+            services().sessions.start(account)
             return redirect(url_for("web.home"))  # type: ignore[return-value]
         error = gettext("That account name and API key do not match an active account.")
     return render_template("login.html", error=error)
@@ -298,7 +302,7 @@ def login() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     check_csrf()
-    services().auth.end_session()  # the cookie's generation is now stale, wherever a copy of it is
+    services().sessions.end()  # the cookie's generation is now stale, wherever a copy of it is
     return redirect(url_for("web.home"))  # type: ignore[return-value]
 
 
@@ -308,7 +312,7 @@ def upload() -> Response | str:
     if caller.anonymous:
         return redirect(url_for("web.login"))  # type: ignore[return-value]
     if caller.role not in ("partner", "analyst", "admin"):
-        raise TaxiiError(403, "Forbidden", "uploading sightings is for partner and analyst accounts")
+        raise Forbidden("uploading sightings is for partner and analyst accounts")
     if request.method == "GET":
         return _upload_form("")
     check_csrf()

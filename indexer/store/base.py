@@ -1,7 +1,7 @@
 """The store contract, in TAXII's words.
 
-Every backend (the embedded SQLite store now, Elasticsearch later) implements `Store`, and
-tests/indexer/test_store_contract.py runs one suite against each. Times are integer microseconds
+Every backend (the embedded SQLite store, Elasticsearch) implements `Store`, and
+tests/store/test_store_contract.py runs one suite against each. Times are integer microseconds
 since the epoch; `date_added` is assigned by the store, strictly increasing, so a client that
 resumes with `added_after = X-TAXII-Date-Added-Last` can never skip an object.
 """
@@ -55,7 +55,7 @@ class ObjectQuery:
     versions: any of "first", "last", "all", or integer micros of a specific version (OR-ed).
     spec_versions: empty means the latest spec version of each object.
 
-    The caller's scope (cyberlab.auth.read_scope) travels in the query, so every reader (TAXII,
+    The caller's scope (cyberlab.auth.access.read_scope) travels in the query, so every reader (TAXII,
     exports, the pivot) gets the same answer to "may this caller see this version":
     max_tlp_rank: only versions whose own TLP rank (indexer.tlp.effective_tlp_rank, stored at
     write time) is at most this, or that are unmarked; None = no TLP limit.

@@ -31,6 +31,7 @@ from elasticsearch import ConflictError, Elasticsearch, NotFoundError, Transport
 from elasticsearch.helpers import streaming_bulk
 from elasticsearch.serializer import JSONSerializer
 
+from config.media import STIX_MEDIA_TYPE
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
 from indexer.search.model import (
@@ -60,7 +61,6 @@ from indexer.store.elastic_digest import ElasticDigestReports
 from indexer.store.elastic_docs import es_hit, millis_to_micros, search_source
 from indexer.store.elastic_errors import es_store_error, response_cause
 from indexer.store.elastic_lease import Lease, WriteLease
-from indexer.store.embedded import MEDIA_TYPE_STIX21
 from indexer.timestamps import now_micros
 
 log = logging.getLogger(__name__)
@@ -675,7 +675,7 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 version_text=h["_source"]["version_text"],
                 spec_version=h["_source"]["spec_version"],
                 date_added=int(h["sort"][0]),
-                media_type=MEDIA_TYPE_STIX21,
+                media_type=STIX_MEDIA_TYPE,
                 body=h["_source"]["body"].encode(),
             )
             for h in hits[: query.limit]

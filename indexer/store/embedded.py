@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from config.media import STIX_MEDIA_TYPE
 from indexer.errors import StoreError
 from indexer.search.model import (
     Related,
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DB_FILENAME = "cyberlab.db"
-MEDIA_TYPE_STIX21 = "application/stix+json;version=2.1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -403,7 +403,7 @@ class EmbeddedStore:
                 version_text=r[3],
                 spec_version=r[4],
                 date_added=r[5],
-                media_type=MEDIA_TYPE_STIX21,
+                media_type=STIX_MEDIA_TYPE,
                 body=r[6],
             )
             for r in rows[: query.limit]

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import requests
 
-from cyberlab.auth import hash_key
+from cyberlab.auth.keys import hash_key
 from indexer.normalize.common import indicator_id, pattern_for
 from indexer.sightings import partner_identity
 from indexer.store.base import Account

@@ -461,5 +461,6 @@ def test_ingest_reports_a_refused_object_as_its_own_failure(store: Store, tmp_pa
     report = ingest_objects(store, collection, [good, bad], validate=False, sanitizer=None)
     assert [s.id for s in report.successes] == [good["id"]]
     assert [f.id for f in report.failures] == [bad["id"]]
+    assert report.failures[0].outcome == "rejected"
     assert report.failures[0].message.startswith("the store refused it: ")
     assert report.counts["rejected"] == 1 and report.counts["added"] == 1
