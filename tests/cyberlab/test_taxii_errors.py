@@ -12,7 +12,7 @@ import requests
 
 from indexer.synthetic import demo_bundle
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 DEMO = demo_bundle(20)
 INDICATOR = DEMO[1]
