@@ -69,6 +69,7 @@ def ingest_process(data_dir: Path, url: str, backend: Backend | None = None) -> 
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a crash takes its worker processes too
     )
 
 
@@ -103,7 +104,9 @@ def test_kill_mid_ingest_then_resume_equals_one_clean_run(
             break
         time.sleep(0.05)
     assert process.poll() is None, "the ingest finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
+    # The whole ingest dies, parent and workers (killing the parent alone left its workers
+    # running: orphans that kept writing into the store beside the resumed run).
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     partial_state = snapshot(crashed, store)
     assert 0 < len(partial_state) < len(snapshot(clean))
