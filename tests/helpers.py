@@ -1,7 +1,8 @@
 """What the tests share: settings, stores with an account per role, backends, real servers, HTTP calls.
 
 Fixtures live in the conftest.py files and are built on these. Test modules import from here,
-tests/data.py (sample objects) and tests/mail.py (an SMTP server), never from one another.
+tests/data.py (sample objects), tests/mail.py (an SMTP server) and tests/resolver.py (Unbound),
+never from one another.
 """
 
 from __future__ import annotations
