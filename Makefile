@@ -34,7 +34,7 @@ test: $(BIN)/cyberlab chromium bind9-utils unbound axe
 bind9-utils:
 	@command -v named-checkzone >/dev/null || (apt-get update && apt-get install -y bind9-utils)
 
-# ... and loaded into a running Unbound on 127.0.0.1 (tests/cyberlab/resolver.py; skipped without it).
+# ... and loaded into a running Unbound on 127.0.0.1 (tests/resolver.py; skipped without it).
 # Debian's package also enables a system unbound service on port 53 where systemd runs it: the
 # tests start their own, so that service is disabled again right after the install.
 unbound:

@@ -36,13 +36,15 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from config import load_settings  # noqa: E402
 from config.settings import ElasticsearchSettings  # noqa: E402
+from cyberlab import devserver  # noqa: E402
 from indexer.errors import StoreError  # noqa: E402
 from indexer.store.base import NewObject, ObjectQuery  # noqa: E402
 from indexer.store.elastic import ElasticStore  # noqa: E402
-from tests.conftest import TAXII, Backend, prepare_store, start_server  # noqa: E402
 
-COLLECTION_ALIAS = "public-blocklist"
+TAXII = "application/taxii+json;version=2.1"
+COLLECTION_ALIAS = "public-blocklist"  # public: the walk needs no account
 
 
 def indicator(n: int) -> NewObject:
@@ -92,10 +94,16 @@ def main() -> None:
         "CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT": "10",
         "CYBERLAB_STORE__ELASTICSEARCH__LEASE_SECONDS": "10",
     }
-    backend = Backend("elasticsearch", env)
     data_dir = Path(tempfile.mkdtemp(prefix="cyberlab-failover-"))
-    keys = prepare_store(data_dir, backend)
-    server = start_server(data_dir, keys, workers=2, backend=backend)
+    env.update(
+        CYBERLAB_STORE__DATA_DIR=str(data_dir),
+        CYBERLAB_SERVER__SIGNING_KEY="failover-signing-key-" + "x" * 32,
+        CYBERLAB_LOG_LEVEL="WARNING",
+        CYBERLAB_RATE_LIMIT__ENABLED="false",  # the walk and the probe, not the limiter
+    )
+    collection = load_settings(environ=env).collection(COLLECTION_ALIAS)
+    assert collection is not None
+    collection_id = collection.id
     store = ElasticStore(
         ElasticsearchSettings(
             hosts=tuple(hosts),
@@ -105,7 +113,9 @@ def main() -> None:
             lease_seconds=10,
         )
     )
-    collection_id = server.collection_url(COLLECTION_ALIAS).rstrip("/").rsplit("/", 1)[1]
+    store.initialize()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CYBERLAB_")}
+    server = devserver.start({**inherited, **env}, workers=2, log_dir=data_dir)
     try:
         for start in range(0, args.size, 1000):
             store.add_objects(
@@ -120,7 +130,7 @@ def main() -> None:
         stop = threading.Event()
 
         def walk() -> None:
-            url = server.collection_url(COLLECTION_ALIAS) + "objects/"
+            url = f"{server.url}/taxii2/cyberlab/collections/{collection_id}/objects/"
             params = {"limit": "50"}
             while True:
                 try:
@@ -217,7 +227,8 @@ def main() -> None:
     finally:
         server.stop()
         try:
-            backend.drop()
+            store._es().indices.delete(index=f"{prefix}-*", ignore=404)
+            store._es().indices.delete_template(name=f"{prefix}-*", ignore=404)
         except Exception as exc:  # the cluster may still be recovering; say so, do not hide it
             print(f"could not drop {prefix}-*: {exc}", file=sys.stderr)
 

@@ -36,6 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cyberlab import devserver  # noqa: E402
 from cyberlab.auth.keys import hash_key  # noqa: E402
 from indexer.store.base import Account, NewObject  # noqa: E402
 from indexer.store.embedded import EmbeddedStore  # noqa: E402
@@ -61,27 +62,6 @@ class Result:
 
 
 # -- servers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_up(url: str, process: subprocess.Popen[bytes], auth: tuple[str, str]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            requests.get(url, headers={"Accept": TAXII}, auth=auth, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit("server did not start")
-
-
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (gunicorn master + workers)."""
     total = 0
@@ -121,7 +101,7 @@ def fill_cyberlab(data_dir: Path, size: int) -> None:
 
 
 def start_cyberlab(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
+    """gunicorn with 2 workers on the store in `data_dir`, the way the tests start it."""
     env = dict(
         os.environ,
         CYBERLAB_STORE__DATA_DIR=str(data_dir),
@@ -133,28 +113,11 @@ def start_cyberlab(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
         # Synthetic indicators use the RFC 5737 documentation ranges; POSTs are sanitized.
         CYBERLAB_SANITIZE__ALLOWED_NETWORKS="192.0.2.0/24,198.51.100.0/24,203.0.113.0/24",
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--chdir",
-            str(ROOT),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "300",
-            "wsgi:app",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/taxii2/cyberlab/collections/{COLLECTION_ID}/"
-    wait_up(base, process, (USER, KEY))
-    return base, process
+    try:
+        server = devserver.start(env, workers=2, timeout=300, startup_seconds=120)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return f"{server.url}/taxii2/cyberlab/collections/{COLLECTION_ID}/", server.process
 
 
 def ensure_medallion() -> Path:
@@ -168,7 +131,7 @@ def ensure_medallion() -> Path:
 
 def start_medallion(work: Path) -> tuple[str, subprocess.Popen[bytes]]:
     python = ensure_medallion()
-    port = free_port()
+    port = devserver.free_port()
     data = {
         "/discovery": {"title": "bench", "api_roots": [f"http://127.0.0.1:{port}/api1/"]},
         "api1": {
@@ -213,7 +176,10 @@ def start_medallion(work: Path) -> tuple[str, subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/api1/collections/{COLLECTION_ID}/"
-    wait_up(base, process, (USER, KEY))
+    try:
+        devserver.wait_until_answering(base, process, 120)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     return base, process
 
 

@@ -12,7 +12,7 @@ from indexer.ingest import ingest_objects
 from indexer.pipeline import cursor_key
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import demo_bundle
-from tests.conftest import (
+from tests.helpers import (
     SIGNING_KEY,
     TAXII,
     Backend,
@@ -109,7 +109,6 @@ def test_demo_replay_shifts_soc_logs_to_now_once_and_leaves_the_feed_as_publishe
     import time
 
     from config import load_settings
-    from tests.conftest import make_settings
 
     root = Path(__file__).resolve().parents[1]
     demo = load_settings(root / "config" / "demo.toml", environ={})

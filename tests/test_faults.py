@@ -14,18 +14,16 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from config import load_settings
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.conftest import ROOT, TAXII, Backend, prepare_store, server_env, start_server
+from tests.helpers import ROOT, TAXII, Backend, cli, make_settings, prepare_store, start_server
 
 FULL_AT_SAVE_STATUS = ROOT / "tests" / "fixtures" / "full_at_save_status.py"
 
@@ -62,7 +60,7 @@ def test_disk_full_is_a_clear_503_and_loses_nothing(tiny_disk: Path) -> None:
     logs = tiny_disk.parent / "logs"
     logs.mkdir()
     server = start_server(tiny_disk, keys, CYBERLAB_LOG_LEVEL="ERROR")
-    coll = load_settings(environ=server_env(tiny_disk)).collections["city-indicators"]
+    coll = make_settings(tiny_disk).collections["city-indicators"]
     url = server.collection_url("city-indicators") + "objects/"
     try:
         objects = list(indicators(20_000, seed=3))
@@ -101,13 +99,7 @@ def test_ingest_on_a_full_disk_fails_clearly_and_keeps_the_cursor(tiny_disk: Pat
     filler.write_bytes(b"\0" * (tiny_disk.stat().st_size or 0))
     free = shutil.disk_usage(tiny_disk).free
     filler.write_bytes(b"\0" * max(0, free - 64 * 1024))  # leave almost nothing
-    result = subprocess.run(
-        [sys.executable, "-m", "cyberlab.cli", "ingest", "cert-fr"],
-        env=server_env(tiny_disk),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cli(tiny_disk, "ingest", "cert-fr")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "full" in result.stderr.lower()
     filler.unlink()
@@ -159,7 +151,7 @@ def test_disk_full_at_save_status_is_a_503_and_the_request_can_be_sent_again(
         backend=backend,
         TEST_FULL_AT_SAVE_STATUS=str(marker),
     )
-    coll = load_settings(environ=server_env(tmp_path, **backend.env)).collections["city-indicators"]
+    coll = backend.settings(tmp_path).collections["city-indicators"]
     url = server.collection_url("city-indicators") + "objects/"
     objects = list(indicators(300, seed=21))  # a status of 300 successes needs new pages
     try:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import requests
 
-from config import load_settings
 from indexer.pipeline import Pipeline
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.conftest import TAXII, prepare_store, server_env, start_server
+from tests.helpers import TAXII, make_settings, prepare_store, start_server
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -59,7 +58,7 @@ def test_metrics_ids_and_json_logs(tmp_path: Path) -> None:
         )
         assert posted.status_code == 202
 
-        settings = load_settings(environ=server_env(tmp_path))
+        settings = make_settings(tmp_path)
         Pipeline(settings, EmbeddedStore(tmp_path), "city-soc").run()
 
         text = requests.get(server.url + "/metrics", timeout=10).text

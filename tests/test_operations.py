@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import requests
 
-from config import load_settings
 from indexer.ingest import ingest_objects
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.conftest import LiveServer, server_env, start_server
+from tests.helpers import LiveServer, cli, make_settings, start_server
 
 
 def test_health_and_readiness(server: LiveServer, tmp_path: Path) -> None:
@@ -31,16 +28,6 @@ def test_health_and_readiness(server: LiveServer, tmp_path: Path) -> None:
         no_store.stop()
 
 
-def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cyberlab.cli", *args],
-        env=server_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def snapshot(data_dir: Path, collection: str) -> list[tuple[str, int, bytes]]:
     page = EmbeddedStore(data_dir).query(ObjectQuery(collection, versions=("all",), limit=10**6))
     return [(o.id, o.version, o.body) for o in page.objects]
@@ -50,7 +37,7 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
     live, restored = tmp_path / "live", tmp_path / "restored"
     live.mkdir()
     assert cli(live, "init").returncode == 0
-    settings = load_settings(environ=server_env(live))
+    settings = make_settings(live)
     coll = settings.collections["city-indicators"]
     store = EmbeddedStore(live)
     ingest_objects(store, coll, indicators(2000, seed=1), sanitizer=None)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import TAXII, prepare_store, start_server
-from tests.cyberlab.test_web import csrf, login
+from tests.helpers import TAXII, csrf, login, prepare_store, start_server
 
 
 def test_per_key_quota_and_address_ceiling(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
-from tests.cyberlab.test_web import HOSTILE
+from tests.data import HOSTILE
+from tests.helpers import SIGNING_KEY, TAXII, LiveServer, prepare_store, server_env, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -267,7 +267,6 @@ def axe_tab(browser: Any) -> Iterator[Any]:
 
 def unsubscribe_path(account: str) -> str:
     from cyberlab.digest import UnsubscribeTokens
-    from tests.conftest import SIGNING_KEY
 
     return f"/digest/unsubscribe/{UnsubscribeTokens(SIGNING_KEY).issue(account)}"
 
@@ -361,8 +360,6 @@ def test_demo_screenshots_in_english_and_spanish(browser: Any, tmp_path: Path) -
     """What `make run` shows: the SOC's logs replayed as recent, CERT-FR's feed, in en and es."""
     import subprocess
     import sys
-
-    from tests.conftest import server_env
 
     keys = prepare_store(tmp_path)
     env = server_env(tmp_path, **{"CYBERLAB_CONNECTORS__CITY-SOC__DEMO_SHIFT_TO_NOW": "true"})

@@ -8,7 +8,6 @@ restSearch filters the connector sends (published, timestamp, eventid, metadata,
 
 from __future__ import annotations
 
-import dataclasses
 import http.server
 import json
 import threading
@@ -20,10 +19,10 @@ import orjson
 import pymisp
 import pytest
 
-from config import Settings, load_settings
+from config import Secret, Settings
 from indexer.pipeline import Pipeline, retry_dead_letters
 from indexer.store.base import ObjectQuery, Store
-from tests.conftest import server_env
+from tests.helpers import make_settings, with_connector
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = ROOT / "connectors" / "samples" / "misp-api"
@@ -102,7 +101,7 @@ class FakeMisp(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def store(backend_store: Store) -> Store:
-    """Every test here that takes `store` runs over each backend (tests/conftest.py Backend)."""
+    """Every test here that takes `store` runs over each backend (`backend_store`)."""
     return backend_store
 
 
@@ -117,17 +116,15 @@ def misp_url() -> Iterator[str]:
 
 
 def misp_settings(tmp_path: Path, url: str, key: str = API_KEY) -> Settings:
-    base = load_settings(environ=server_env(tmp_path))
-    conn = dataclasses.replace(
-        base.connectors["cert-fr"],
-        name="circl",
+    return with_connector(
+        make_settings(tmp_path),
+        "circl",
         type="misp",
         url=url,
         paths=(),
-        api_key=type(base.connectors["cert-fr"].api_key)(key),
+        api_key=Secret(key),
         source_name="CIRCL",
     )
-    return dataclasses.replace(base, connectors={"circl": conn})
 
 
 def test_published_events_with_sightings_and_a_resumable_cursor(

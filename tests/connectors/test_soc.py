@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from config import SocPolicySettings, load_settings
+from config import SocPolicySettings
 from connectors.soc.connector import SocConnector
 from connectors.soc.parsers import PARSERS, LineContext, LineError, detect
 from connectors.soc.policy import Informational, Policy
 from connectors.soc.reader import load_cursor
+from tests.helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "connectors" / "samples" / "soc-logs"
@@ -84,10 +86,7 @@ def test_csv_export_rows() -> None:
 
 
 def connector(paths: list[str], tmp: Path) -> SocConnector:
-    settings = load_settings(environ={"CYBERLAB_STORE__DATA_DIR": str(tmp)})
-    conn = settings.connectors["city-soc"]
-    from dataclasses import replace
-
+    conn = make_settings(tmp).connectors["city-soc"]
     return SocConnector(replace(conn, paths=tuple(paths)))
 
 
@@ -167,10 +166,7 @@ def test_whole_sample_folder(tmp_path: Path) -> None:
 
 
 def demo_connector(paths: list[str], tmp: Path, now: float) -> SocConnector:
-    from dataclasses import replace
-
-    settings = load_settings(environ={"CYBERLAB_STORE__DATA_DIR": str(tmp)})
-    conn = replace(settings.connectors["city-soc"], paths=tuple(paths), demo_shift_to_now=True)
+    conn = replace(make_settings(tmp).connectors["city-soc"], paths=tuple(paths), demo_shift_to_now=True)
     return SocConnector(conn, clock=lambda: now)
 
 

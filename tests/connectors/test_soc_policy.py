@@ -14,7 +14,7 @@ from config import ConfigError, ConnectorSettings, Settings, SocPolicySettings, 
 from connectors.soc.connector import SocConnector
 from connectors.soc.parsers import PARSERS, LineContext, detect
 from connectors.soc.policy import Informational, Policy
-from tests.conftest import TEST_CONFIG, server_env
+from tests.helpers import TEST_CONFIG, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "connectors" / "samples" / "soc-logs"
@@ -27,7 +27,7 @@ def settings_with(tmp: Path, toml: str = "", **env: str) -> Settings:
     """The test settings (documentation ranges count as outside), plus a TOML file of our own."""
     config = tmp / "policy.toml"
     config.write_text(TEST_CONFIG.read_text() + "\n" + toml)
-    return load_settings(environ=server_env(tmp, CYBERLAB_CONFIG=str(config), **env))
+    return make_settings(tmp, CYBERLAB_CONFIG=str(config), **env)
 
 
 def read(conn: ConnectorSettings, *paths: Path) -> tuple[dict[str, int], Counter[str], Counter[str]]:

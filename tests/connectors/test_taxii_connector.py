@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import http.server
 import threading
@@ -14,14 +13,14 @@ import orjson
 import pytest
 import requests
 
-from config import Secret, Settings, load_settings
+from config import Secret, Settings
 from connectors.base import SourceError
 from connectors.taxii import TaxiiConnector
 from indexer.pipeline import Pipeline
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import TAXII, LiveServer, server_env
+from tests.helpers import TAXII, LiveServer, make_settings, with_connector
 
 
 def hash_indicators(start: int, count: int) -> list[dict[str, Any]]:
@@ -57,10 +56,9 @@ def post(server: LiveServer, objects: list[dict[str, Any]]) -> None:
 
 
 def downstream(tmp: Path, url: str, collections: tuple[str, ...] = ()) -> Settings:
-    base = load_settings(environ=server_env(tmp))
-    conn = dataclasses.replace(
-        base.connectors["cert-fr"],
-        name="upstream",
+    return with_connector(
+        make_settings(tmp),
+        "upstream",
         type="taxii",
         url=url,
         paths=(),
@@ -70,11 +68,10 @@ def downstream(tmp: Path, url: str, collections: tuple[str, ...] = ()) -> Settin
         collection="city-indicators",
         source_name="Upstream ISAC",
     )
-    return dataclasses.replace(base, connectors={"upstream": conn})
 
 
 def test_pages_with_next_and_resumes_from_the_upstream_header(server: LiveServer, tmp_path: Path) -> None:
-    paging_id = load_settings(environ=server_env(server.data_dir)).collections["upstream"].id
+    paging_id = make_settings(server.data_dir).collections["upstream"].id
     post(server, hash_indicators(0, 1200))  # more than two upstream pages of 500
     settings = downstream(tmp_path, f"{server.url}/taxii2/", collections=(paging_id,))
     store = EmbeddedStore(tmp_path)

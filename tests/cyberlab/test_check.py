@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
-from tests.conftest import BACKENDS, TAXII, Backend, LiveServer, prepare_store, start_server
-from tests.cyberlab.smallbiz import csrf, indicator, login
+from tests.data import indicator_for
+from tests.helpers import BACKENDS, TAXII, Backend, LiveServer, csrf, login, prepare_store, start_server
 
 PUBLIC_URL = "http://pay-now-invoices.com/inv"
 PUBLIC_DOMAIN = "pay-now-invoices.com"
@@ -44,15 +44,18 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     live.post_objects(
         "public-blocklist",
         [
-            indicator("url", PUBLIC_URL, tlp="clear", source="CERT-FR"),
-            indicator("domain", PUBLIC_DOMAIN, tlp="clear", source="CERT-FR"),
+            indicator_for("url", PUBLIC_URL, tlp="clear", source="CERT-FR"),
+            indicator_for("domain", PUBLIC_DOMAIN, tlp="clear", source="CERT-FR"),
         ],
     )
     live.post_objects(
         "city-indicators",
-        [indicator("ipv4", CITY_IP, source="City SOC"), indicator("domain", CLEAR_PRIVATE, tlp="clear")],
+        [
+            indicator_for("ipv4", CITY_IP, source="City SOC"),
+            indicator_for("domain", CLEAR_PRIVATE, tlp="clear"),
+        ],
     )
-    live.post_objects("community", [indicator("domain", AMBER_DOMAIN, tlp="amber")])
+    live.post_objects("community", [indicator_for("domain", AMBER_DOMAIN, tlp="amber")])
     yield live
     live.stop()
 

@@ -15,21 +15,22 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from config import load_settings
 from cyberlab.digest import UnsubscribeTokens
-from tests.conftest import (
+from tests.data import indicator_for
+from tests.helpers import (
     BACKENDS,
     SIGNING_KEY,
     TEST_CONFIG,
     Backend,
     LiveServer,
     cli,
+    csrf,
+    login,
     make_settings,
     prepare_store,
-    server_env,
     start_server,
 )
-from tests.cyberlab.smallbiz import SmtpServer, csrf, indicator, login
+from tests.mail import SmtpServer
 
 GREEN_IP = "198.51.100.23"
 GREEN_DOMAIN = "phish-login.example"
@@ -56,12 +57,12 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     live.post_objects(
         "city-indicators",
         [
-            indicator("ipv4", GREEN_IP, source="CERT-FR"),
-            indicator("domain", GREEN_DOMAIN),
-            indicator("ipv4", EXPIRED_IP, valid_until="2026-11-02T00:00:00Z"),
+            indicator_for("ipv4", GREEN_IP, source="CERT-FR"),
+            indicator_for("domain", GREEN_DOMAIN),
+            indicator_for("ipv4", EXPIRED_IP, valid_until="2026-11-02T00:00:00Z"),
         ],
     )
-    live.post_objects("community", [indicator("ipv4", AMBER_IP, tlp="amber")])
+    live.post_objects("community", [indicator_for("ipv4", AMBER_IP, tlp="amber")])
     yield live
     live.stop()
 
@@ -146,7 +147,7 @@ def test_a_digest_within_clearance_then_only_what_is_new_and_never_twice(
     assert len(smtp.mailbox.received) == 1
 
     # Something new; the SMTP server refuses the recipient: logged, exit 1, nothing recorded.
-    site.post_objects("city-indicators", [indicator("url", "http://203.0.113.8/pay.php")])
+    site.post_objects("city-indicators", [indicator_for("url", "http://203.0.113.8/pay.php")])
     smtp.mailbox.refuse.add("subscriber@shop.example")
     code, out = send(site, smtp, "--force")
     assert code == 1 and "subscriber: failed" in out and "recipient refused" in out, out
@@ -172,7 +173,7 @@ def test_a_digest_within_clearance_then_only_what_is_new_and_never_twice(
 
 def test_html_digest_shows_values_as_inert_text(site: LiveServer, smtp: SmtpServer) -> None:
     # A hostile value only a direct write could store: the HTML mail must escape it.
-    hostile = indicator("url", "http://x.example/<script>alert(1)</script>", random_id=True)
+    hostile = indicator_for("url", "http://x.example/<script>alert(1)</script>", random_id=True)
     site.post_objects("city-indicators", [hostile])
     (city,) = collection_ids(site, "city-indicators")
     assert subscribe(site, "partner", collection=[city], format="html").status_code == 200
@@ -202,7 +203,7 @@ def test_unsubscribe_link_works_without_login_and_only_for_its_account(
     assert "analyst: nothing-new" in send(site, smtp, "--force")[1]
     done = requests.post(f"{site.url}{path}", data={"List-Unsubscribe": "One-Click"}, timeout=10)
     assert done.status_code == 200 and "no more digests" in done.text
-    site.post_objects("city-indicators", [indicator("domain", "after-unsubscribe.example")])
+    site.post_objects("city-indicators", [indicator_for("domain", "after-unsubscribe.example")])
     out = send(site, smtp, "--force")[1]
     assert "analyst: disabled" in out
     assert all(m["To"] != "analyst@shop.example" for m in smtp.mailbox.received[before + 1 :])
@@ -221,12 +222,12 @@ def test_worker_sends_due_digests_on_its_schedule(tmp_path: Path, site: LiveServ
     keys = prepare_store(tmp_path, backend)
     live = start_server(tmp_path, keys, backend=backend)
     try:
-        live.post_objects("city-indicators", [indicator("ipv4", "192.0.2.200", random_id=True)])
+        live.post_objects("city-indicators", [indicator_for("ipv4", "192.0.2.200", random_id=True)])
         assert subscribe(live, "subscriber", collection=collection_ids(live, "city-indicators")).ok
     finally:
         live.stop()
     before = len(smtp.mailbox.received)
-    assert load_settings(environ=server_env(tmp_path, **smtp.env)).digest.schedule > 0
+    assert make_settings(tmp_path, **smtp.env).digest.schedule > 0
     # The test settings with the demo connectors off: this worker runs the digest job only.
     config = tmp_path / "worker.toml"
     config.write_text(

@@ -15,7 +15,7 @@ import pytest
 import requests
 from elasticsearch import Elasticsearch
 
-from tests.conftest import TAXII, Backend, LiveServer, prepare_store, start_server
+from tests.helpers import TAXII, Backend, LiveServer, prepare_store, start_server
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import TAXII, LiveServer
-from tests.cyberlab import resolver
+from tests import resolver
+from tests.helpers import TAXII, LiveServer
 
 GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 

@@ -24,11 +24,10 @@ import pytest
 import requests
 from stix2patterns.v21.pattern import Pattern
 
-from config import load_settings
 from indexer.pipeline import Pipeline
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
-from tests.conftest import LiveServer, prepare_store, server_env, start_server
+from tests.helpers import LiveServer, make_settings, prepare_store, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "connectors" / "samples"
@@ -43,7 +42,7 @@ HASH_PATHS = ("MD5", "SHA-1", "SHA-256", "SHA-512", "SHA1", "SHA256", "SHA512")
 def misp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("misp-exports")
     keys = prepare_store(data_dir)
-    base = load_settings(environ=server_env(data_dir, **NO_EXPIRY))
+    base = make_settings(data_dir, **NO_EXPIRY)
     feed = base.connectors["cert-fr"]  # a misp-feed connector reads one folder: one per sample set
     api = dataclasses.replace(feed, name="circl", paths=(str(SAMPLES / "misp-api"),), source_name="CIRCL")
     settings = dataclasses.replace(base, connectors={"cert-fr": feed, "circl": api})
@@ -59,7 +58,7 @@ def misp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 def stored_indicators(server: LiveServer) -> list[dict[str, Any]]:
-    settings = load_settings(environ=server_env(server.data_dir, **NO_EXPIRY))
+    settings = make_settings(server.data_dir, **NO_EXPIRY)
     collection = settings.collection("public-blocklist")
     assert collection is not None
     store = EmbeddedStore(server.data_dir)

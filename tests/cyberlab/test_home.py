@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from cyberlab.web.trends import _nice_top
-from tests.conftest import LiveServer, prepare_store, start_server
-from tests.cyberlab.test_web import login
+from tests.helpers import LiveServer, login, prepare_store, start_server
 
 HASHES = ("6983f7001de10f4d19fc2d794c3eb534", "23873bf2670cf64c2440058130548d4e4da412dd")
 

@@ -17,7 +17,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from cyberlab.digest import _templates
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "cyberlab" / "web" / "templates"

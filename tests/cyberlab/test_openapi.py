@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import LiveServer, prepare_store, start_server
-from tests.cyberlab.test_sightings_api import CITY_INDICATOR
+from tests.data import CITY_INDICATOR
+from tests.helpers import LiveServer, prepare_store, start_server
 
 CHECKS = [
     not_a_server_error,

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from indexer.synthetic import indicators
-from tests.conftest import TAXII, Backend, LiveServer, prepare_store, start_server
+from tests.helpers import TAXII, Backend, LiveServer, prepare_store, start_server
 
 COUNT = 600
 

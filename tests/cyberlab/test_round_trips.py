@@ -18,7 +18,7 @@ import stix2
 from stix2 import TAXIICollectionSink, TAXIICollectionSource
 from taxii2client.v21 import Collection
 
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 
 def indicator(ip: str, **extra: Any) -> dict[str, Any]:

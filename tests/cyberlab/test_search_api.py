@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
-from tests.store.test_search import DOMAIN, HOSTILE, IDENTITIES, INDICATORS, IP, SIGHTINGS, indicator
+from tests.data import DOMAIN, HOSTILE_TEXT, IDENTITIES, INDICATORS, IP, SIGHTINGS, numbered_indicator
+from tests.helpers import TAXII, LiveServer, login, prepare_store, start_server
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_hostile_query_strings_are_plain_text(analysis: LiveServer) -> None:
     for text in ("' OR 1=1 --", '"', "title:*", "x) AND (y", "NEAR(a b)", "<script>", "%00"):
         response = search(analysis, q=text)
         assert response.status_code == 200, (text, response.text)
-        assert set(ids(response)) <= {HOSTILE["id"]}
+        assert set(ids(response)) <= {HOSTILE_TEXT["id"]}
 
 
 def test_cursor_paging_visits_every_hit_once(analysis: LiveServer) -> None:
@@ -149,7 +149,9 @@ def test_facets_of_many_matches_say_they_are_sampled(tmp_path: Path) -> None:
     live = start_server(tmp_path, prepare_store(tmp_path), CYBERLAB_SEARCH__FACET_SAMPLE_SIZE="5")
     try:
         many = [
-            indicator(400 + i, f"[domain-name:value = 'h{i}.sampled.example']", "2026-02-01T00:00:00.000Z")
+            numbered_indicator(
+                400 + i, f"[domain-name:value = 'h{i}.sampled.example']", "2026-02-01T00:00:00.000Z"
+            )
             for i in range(60)
         ]
         response = requests.post(
@@ -166,9 +168,7 @@ def test_facets_of_many_matches_say_they_are_sampled(tmp_path: Path) -> None:
         assert sampled["facets_sampled"] is True and 0 < sampled["facets_sample_size"] < 60, sampled
         assert abs(sampled["facets"]["type"]["indicator"] - 60) <= 1  # scaled up to all matches
         assert sampled["total"] == 60
-        from tests.cyberlab.test_web import login  # the web facet panel says so too
-
-        session = login(live, "analyst")
+        session = login(live, "analyst")  # the web facet panel says so too
         page = session.get(f"{live.url}/search", params={"q": "sampled"}, timeout=10).text
         assert 'id="facets-sample"' in page and "Counts from a sample of" in page
         assert (

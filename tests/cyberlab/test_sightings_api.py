@@ -9,19 +9,8 @@ import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
 from indexer.sightings import partner_identity
-from tests.conftest import LiveServer
-
-CITY_IP = "1.2.3.77"
-CITY_INDICATOR = {
-    "type": "indicator",
-    "spec_version": "2.1",
-    "id": indicator_id(pattern_for("ipv4", CITY_IP)),
-    "created": "2026-01-01T00:00:00.000Z",
-    "modified": "2026-01-01T00:00:00.000Z",
-    "pattern": pattern_for("ipv4", CITY_IP),
-    "pattern_type": "stix",
-    "valid_from": "2026-01-01T00:00:00Z",
-}
+from tests.data import CITY_INDICATOR, CITY_IP
+from tests.helpers import LiveServer
 
 
 def upload(

@@ -19,7 +19,7 @@ import requests
 from cyberlab.api import suricata
 from cyberlab.api.exports import Entry
 from indexer.timestamps import parse_timestamp
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 
 GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 RTL = "\u202e"

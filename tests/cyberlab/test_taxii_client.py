@@ -8,7 +8,7 @@ import pytest
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from indexer.synthetic import demo_bundle
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 
 DEMO = demo_bundle(400)
 LATEST: dict[str, dict[str, Any]] = {}

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from indexer.timestamps import parse_timestamp
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 
 def _sdo(stix_type: str, n: int, stamp: str, **extra: Any) -> dict[str, Any]:

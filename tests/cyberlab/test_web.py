@@ -5,57 +5,20 @@ These talk HTTP with requests (no JavaScript is needed to read or use the pages)
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import LiveServer, make_settings, prepare_store, start_server
-
-RTL = "\u202e"
-HOSTILE = {
-    "type": "indicator",
-    "spec_version": "2.1",
-    "id": f"indicator--{uuid.uuid4()}",
-    "created": "2026-11-01T00:00:00.000Z",
-    "modified": "2026-11-20T00:00:00.000Z",
-    "name": "<script>alert('name')</script>",
-    "description": "<img src=x onerror=alert(1)> " + "A" * 10_000,
-    # (a value must be a well-formed URL to get in: the hostile part rides in its path)
-    "pattern": f"[url:value = 'http://evil.example/javascript:alert(1)//{RTL}gpj.exe']",
-    "pattern_type": "stix",
-    "valid_from": "2026-11-01T00:00:00Z",
-    "labels": ['"><svg onload=alert(2)>'],
-}
+from tests.data import HOSTILE, RTL
+from tests.helpers import LiveServer, csrf, login, make_settings, prepare_store, start_server, web_login
 
 
 @pytest.fixture(scope="module")
 def web(server: LiveServer) -> LiveServer:
     server.post_objects("public-blocklist", [HOSTILE])
     return server
-
-
-def login(server: LiveServer, role: str) -> requests.Session:
-    session = requests.Session()
-    form = session.get(f"{server.url}/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-    response = session.post(
-        f"{server.url}/login",
-        data={"name": role, "key": server.keys[role], "csrf_token": token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert response.status_code == 302, response.text
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    return session
-
-
-def csrf(session: requests.Session, url: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', session.get(url, timeout=10).text).group(1)  # type: ignore[union-attr]
 
 
 def test_hostile_values_render_as_text_everywhere(web: LiveServer) -> None:
@@ -83,7 +46,10 @@ def test_private_indicators_need_a_login(web: LiveServer) -> None:
         requests.get(f"{web.url}/indicators/{HOSTILE['id']}".replace("-4", "-5", 1), timeout=10).status_code
         == 404
     )
-    subscriber = login(web, "subscriber")
+    subscriber, response = web_login(web.url, "subscriber", web.keys["subscriber"])
+    assert response.status_code == 302, response.text
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     page = subscriber.get(f"{web.url}/subscribe", timeout=10).text
     assert "City SOC indicators" in page and "export/ip.txt" in page
     assert "Partner sightings" not in page

@@ -13,13 +13,13 @@ import orjson
 import pytest
 from stix2validator import ValidationOptions, validate_instance
 
-from config import Settings, load_settings
+from config import Settings
 from indexer.expiry import expire
 from indexer.pipeline import Pipeline, cursor_key
 from indexer.store.base import ObjectQuery, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import server_env
+from tests.helpers import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "connectors" / "samples" / "misp-feed" / "cert-fr-anssi"
@@ -28,12 +28,8 @@ SOC = ROOT / "connectors" / "samples" / "soc-logs"
 
 @pytest.fixture
 def store(backend_store: Store) -> Store:
-    """Every test here that takes `store` runs over each backend (tests/conftest.py Backend)."""
+    """Every test here that takes `store` runs over each backend (`backend_store`)."""
     return backend_store
-
-
-def settings_for(tmp: Path, **env: str) -> Settings:
-    return load_settings(environ=server_env(tmp, **env))
 
 
 def stored(store: Store, alias: str, settings: Settings, versions: str = "all") -> list[dict[str, Any]]:
@@ -44,7 +40,7 @@ def stored(store: Store, alias: str, settings: Settings, versions: str = "all") 
 
 
 def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: Store) -> None:
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     report = Pipeline(settings, store, "city-soc").run()
     objects = stored(store, "city-indicators", settings)
     types = {o["type"] for o in objects}
@@ -64,7 +60,7 @@ def test_soc_logs_become_valid_indicators_and_sightings(tmp_path: Path, store: S
 
 
 def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: Store) -> None:
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     Pipeline(settings, store, "city-soc").run()
     before = stored(store, "city-indicators", settings)
     again = Pipeline(settings, store, "city-soc").run()
@@ -76,7 +72,7 @@ def test_second_run_and_full_replay_change_nothing(tmp_path: Path, store: Store)
 
 def test_misp_feed_replay_changes_nothing(tmp_path: Path, store: Store) -> None:
     """misp-stix writes labels unsorted; a replayed event must still be seen as nothing new."""
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     Pipeline(settings, store, "cert-fr", workers=1).run()
     before = stored(store, "public-blocklist", settings)
     replay = Pipeline(settings, store, "cert-fr", workers=1).run(cursor=None, use_saved_cursor=False)
@@ -108,7 +104,7 @@ def test_crash_between_commit_and_cursor_save_resumes_to_one_clean_run(tmp_path:
     clean_dir.mkdir()
     clean = EmbeddedStore(clean_dir)
     clean.initialize()
-    settings = settings_for(clean_dir)
+    settings = make_settings(clean_dir)
     Pipeline(settings, clean, "cert-fr", workers=1).run()
     want = sorted(stored(clean, "public-blocklist", settings), key=orjson.dumps)
     for crash_at in (0, 6, 11):  # the first event, the largest, one that shares values with others
@@ -135,7 +131,7 @@ def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: Store)
         "d41d8cd98f00b204e9800998ecf8427e,md5,2026-11-01T00:00:00Z,,1,malware\n"  # empty file
         "bad line without type\n"
     )
-    settings = settings_for(
+    settings = make_settings(
         tmp_path,
         CYBERLAB_SANITIZE__PROTECTED_NETWORKS="81.2.69.0/24",
         CYBERLAB_SANITIZE__PROTECTED_DOMAINS="city.example",
@@ -158,7 +154,7 @@ def test_protected_assets_and_tlp_red_never_stored(tmp_path: Path, store: Store)
 
 
 def test_misp_feed_from_a_folder(tmp_path: Path, store: Store) -> None:
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     report = Pipeline(settings, store, "cert-fr").run()
     assert report.read == 13 and report.dead_lettered == 0
     objects = stored(store, "public-blocklist", settings, versions="last")
@@ -184,7 +180,7 @@ def _last_event_cursor() -> str:
 
 
 def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: Store) -> None:
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     Pipeline(settings, store, "cert-fr").run()
     feed_indicator = next(
         o
@@ -213,7 +209,7 @@ def test_one_value_from_two_sources_is_one_indicator(tmp_path: Path, store: Stor
 
 
 def test_expire_revokes_and_a_new_sighting_continues_under_a_successor(tmp_path: Path, store: Store) -> None:
-    settings = settings_for(tmp_path)
+    settings = make_settings(tmp_path)
     Pipeline(settings, store, "city-soc").run()
     coll = settings.collection("city-indicators")
     assert coll is not None
@@ -257,7 +253,7 @@ def test_misp_feed_over_http_with_throttling(tmp_path: Path, store: Store) -> No
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-        settings = settings_for(tmp_path)
+        settings = make_settings(tmp_path)
     except Exception:
         httpd.shutdown()
         raise

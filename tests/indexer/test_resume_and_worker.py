@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from config import load_settings
 from indexer.pipeline import Pipeline, cursor_key
 from indexer.store.base import ObjectQuery, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.worker import run_worker
-from tests.conftest import Backend, server_env
+from tests.helpers import Backend, make_settings, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = ROOT / "connectors" / "samples" / "misp-feed" / "cert-fr-anssi"
@@ -50,7 +49,7 @@ def feed_url() -> Iterator[str]:
 
 
 def snapshot(data_dir: Path, store: Store | None = None) -> set[tuple[str, str, bytes]]:
-    settings = load_settings(environ=server_env(data_dir))
+    settings = make_settings(data_dir)
     store = store or EmbeddedStore(data_dir)
     page = store.query(
         ObjectQuery(settings.collections["public-blocklist"].id, versions=("all",), limit=10**6)
@@ -70,6 +69,7 @@ def ingest_process(data_dir: Path, url: str, backend: Backend | None = None) -> 
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a crash takes its worker processes too
     )
 
 
@@ -84,7 +84,7 @@ def test_kill_mid_ingest_then_resume_equals_one_clean_run(
     EmbeddedStore(clean).initialize()
     store = backend.open(crashed)
     store.initialize()
-    settings = load_settings(environ=server_env(clean))
+    settings = make_settings(clean)
     Pipeline(settings, EmbeddedStore(clean), "cert-fr").run()  # the same feed, read from its folder
 
     process = ingest_process(crashed, feed_url, backend)
@@ -104,7 +104,9 @@ def test_kill_mid_ingest_then_resume_equals_one_clean_run(
             break
         time.sleep(0.05)
     assert process.poll() is None, "the ingest finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
+    # The whole ingest dies, parent and workers (killing the parent alone left its workers
+    # running: orphans that kept writing into the store beside the resumed run).
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     partial_state = snapshot(crashed, store)
     assert 0 < len(partial_state) < len(snapshot(clean))
@@ -117,7 +119,7 @@ def test_kill_mid_ingest_then_resume_equals_one_clean_run(
 
 
 def test_worker_survives_a_failing_connector(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    settings = load_settings(environ=server_env(tmp_path))
+    settings = make_settings(tmp_path)
     broken = dataclasses.replace(settings.connectors["cert-fr"], name="gone", paths=(str(tmp_path / "nope"),))
     settings = dataclasses.replace(
         settings, connectors={"gone": broken, "city-soc": settings.connectors["city-soc"]}
@@ -142,7 +144,7 @@ def test_ingest_command_dry_run_and_report(tmp_path: Path) -> None:
     )
     assert dry.returncode == 0, dry.stderr
     assert "dry run: nothing stored" in dry.stdout and "objects to create:" in dry.stdout
-    assert EmbeddedStore(tmp_path).count(load_settings(environ=env).collections["city-indicators"].id) == 0
+    assert EmbeddedStore(tmp_path).count(make_settings(tmp_path).collections["city-indicators"].id) == 0
     real = subprocess.run(
         [sys.executable, "-m", "cyberlab.cli", "ingest", "city-soc"],
         env=env,
@@ -187,7 +189,7 @@ def test_soc_logs_from_stdin(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert re.search(r"input read:\s+3 ", result.stdout) and "unknown-format: 1" in result.stdout
-    settings = load_settings(environ=env)
+    settings = make_settings(tmp_path)
     stored = EmbeddedStore(tmp_path).query(ObjectQuery(settings.collections["city-indicators"].id, limit=100))
     sighting = next(o for o in stored.objects if o.type == "sighting")
     assert b'"count":2' in sighting.body  # one attacker, two lines, aggregated

@@ -20,7 +20,7 @@ from indexer.normalize.common import NormalizeContext, identity
 from indexer.normalize.soc import normalize_soc
 from indexer.pipeline import Pipeline, _payload
 from indexer.store.base import ObjectQuery, Store
-from tests.conftest import TEST_CONFIG, server_env
+from tests.helpers import TEST_CONFIG, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOISE = ROOT / "connectors" / "samples" / "soc-logs" / "suricata" / "eve-noise.handwritten.json"
@@ -42,7 +42,7 @@ def settings_for(tmp: Path, harbour: Path | None = None) -> Settings:
             f'paths = ["{harbour}"]\nsource_name = "Harbour Authority SOC"\n'
         )
     config.write_text(text)
-    return load_settings(environ=server_env(tmp, CYBERLAB_CONFIG=str(config)))
+    return make_settings(tmp, CYBERLAB_CONFIG=str(config))
 
 
 def indicators(store: Store, settings: Settings, versions: str = "last") -> dict[str, list[dict[str, Any]]]:

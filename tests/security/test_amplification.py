@@ -12,8 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
-from tests.security.http_support import csrf, web_login
+from tests.helpers import TAXII, LiveServer, csrf, prepare_store, start_server, web_login
 
 # The test servers accept 2,000,000-byte bodies: as many non-objects as fit, like the issue's.
 NON_OBJECTS = 990_000

@@ -16,8 +16,7 @@ import requests
 
 from cyberlab.accounts import revoke, rotate
 from indexer.store.embedded import EmbeddedStore
-from tests.conftest import TAXII, LiveServer, prepare_store, start_server
-from tests.security.http_support import basic, web_login
+from tests.helpers import TAXII, LiveServer, basic, prepare_store, start_server, web_login
 
 ROUNDS = 7
 

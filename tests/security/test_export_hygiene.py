@@ -7,8 +7,8 @@ import io
 
 import requests
 
-from tests.conftest import TAXII, LiveServer
-from tests.security.helpers import export, failures, indicator, post
+from tests.data import indicator
+from tests.helpers import TAXII, LiveServer, export, failures, post
 
 
 def _get(server: LiveServer, name: str, **headers: str) -> requests.Response:

@@ -14,11 +14,22 @@ from typing import Any, ClassVar
 import orjson
 import requests
 
-from config import Secret, load_settings
+from config import Secret
 from indexer.pipeline import Pipeline
 from indexer.store.base import NewObject
-from tests.conftest import TAXII, Backend, LiveServer, prepare_store, server_env, start_server
-from tests.security.helpers import all_exports, export, failures, indicator, post
+from tests.data import indicator
+from tests.helpers import (
+    TAXII,
+    Backend,
+    LiveServer,
+    all_exports,
+    export,
+    failures,
+    post,
+    prepare_store,
+    start_server,
+    with_connector,
+)
 
 INJECTED_URL = "http://evil-inj.example/\n0.0.0.0/0\n8.8.8.8"
 
@@ -136,8 +147,6 @@ class InjectingUpstream(http.server.BaseHTTPRequestHandler):
 def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(
     tmp_path: Path, backend: Backend
 ) -> None:
-    import dataclasses
-
     bad = indicator("[ipv4-addr:value = '5.188.70.1\n0.0.0.0/0']")
     good = indicator("[ipv4-addr:value = '5.188.70.4']")
     InjectingUpstream.objects = [bad, good]
@@ -145,10 +154,9 @@ def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     keys = prepare_store(tmp_path, backend)
     try:
-        base = load_settings(environ=server_env(tmp_path, **backend.env))
-        conn = dataclasses.replace(
-            base.connectors["cert-fr"],
-            name="upstream",
+        settings = with_connector(
+            backend.settings(tmp_path),
+            "upstream",
             type="taxii",
             url=f"http://127.0.0.1:{httpd.server_address[1]}/api/collections/c1/",
             paths=(),
@@ -157,7 +165,6 @@ def test_an_upstream_feed_carrying_the_injection_does_not_reach_exports(
             collection="city-indicators",
             source_name="Upstream ISAC",
         )
-        settings = dataclasses.replace(base, connectors={"upstream": conn})
         store = backend.open(tmp_path)
         store.initialize()
         Pipeline(settings, store, "upstream").run()

@@ -11,8 +11,7 @@ from pathlib import Path
 import requests
 
 from cyberlab.accounts import rotate
-from tests.conftest import Backend, LiveServer, prepare_store, start_server
-from tests.security.http_support import csrf, web_login
+from tests.helpers import Backend, LiveServer, csrf, prepare_store, start_server, web_login
 
 
 def _copy(session: requests.Session) -> requests.Session:

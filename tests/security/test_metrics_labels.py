@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 
 def test_invented_methods_share_one_label(server: LiveServer) -> None:

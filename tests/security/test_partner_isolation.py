@@ -1,7 +1,7 @@
 """Issue 10, items 3 and 6: partners tampering with and reading each other, over real HTTP.
 
 Each test runs the attack as the issue describes it against a live server; on the code before the
-fix each one succeeded. Two partner accounts: "partner" (from tests/conftest.py) and a rival.
+fix each one succeeded. Two partner accounts: "partner" (prepare_store, tests/helpers.py) and a rival.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from indexer.sightings import partner_identity
 from indexer.store.base import Account
 from indexer.timestamps import now_micros
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 RIVAL = ("rival-partner", "key-for-rival-partner-0123456789")
 SIGHTINGS = "partner-sightings"

@@ -6,8 +6,8 @@ from typing import Any
 
 import requests
 
-from tests.conftest import TAXII, LiveServer
-from tests.security.helpers import failures, indicator, post
+from tests.data import indicator
+from tests.helpers import TAXII, LiveServer, failures, post
 
 
 def _nested(depth: int) -> dict[str, Any]:

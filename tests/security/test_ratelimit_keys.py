@@ -11,8 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import TAXII, prepare_store, start_server
-from tests.security.http_support import basic
+from tests.helpers import TAXII, basic, prepare_store, start_server
 
 
 def test_one_key_has_one_quota_however_the_header_is_spelt(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import requests
 
 from indexer.normalize.common import indicator_id, pattern_for
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import TAXII, LiveServer
+from tests.helpers import TAXII, LiveServer
 
 COMMUNITY = "community"
 

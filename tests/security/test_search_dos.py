@@ -12,15 +12,15 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import prepare_store, start_server
-from tests.security.http_support import indicators, seed, web_login
+from tests.data import similar_indicators
+from tests.helpers import prepare_store, seed, start_server, web_login
 
 ATTACK = " OR ".join(["a*"] * 167)  # 998 characters: as many prefixes as the 1 KB limit of q holds
 
 
 def test_the_anonymous_attack_is_refused_fast_and_syntax_is_for_analysts(tmp_path: Path) -> None:
     keys = prepare_store(tmp_path)
-    seed(tmp_path, "public-blocklist", indicators(1500))
+    seed(tmp_path, "public-blocklist", similar_indicators(1500))
     server = start_server(tmp_path, keys)
     try:
         started = time.monotonic()
@@ -62,7 +62,7 @@ def test_the_anonymous_attack_is_refused_fast_and_syntax_is_for_analysts(tmp_pat
 
 def test_an_expensive_analyst_search_hits_the_time_budget(tmp_path: Path) -> None:
     keys = prepare_store(tmp_path)
-    seed(tmp_path, "analysis", indicators(3000))
+    seed(tmp_path, "analysis", similar_indicators(3000))
     server = start_server(tmp_path, keys, CYBERLAB_SEARCH__TIME_BUDGET_MS="1")
     try:
         params = {"syntax": "advanced", "q": "a* OR ab* OR abc*", "facets": "true", "collection": "analysis"}

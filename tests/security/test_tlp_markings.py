@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from indexer.tlp import MARKING_FOR_LEVEL
-from tests.conftest import TAXII, LiveServer
-from tests.security.helpers import GREEN, RED, failures, indicator, post
+from tests.data import GREEN, RED, indicator
+from tests.helpers import TAXII, LiveServer, failures, post
 
 AMBER_V2 = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 UNKNOWN = "marking-definition--00000000-1111-4222-8333-444444444444"

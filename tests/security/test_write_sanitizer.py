@@ -6,8 +6,8 @@ import uuid
 
 import requests
 
-from tests.conftest import LiveServer
-from tests.security.helpers import all_exports, failures, indicator, post
+from tests.data import indicator
+from tests.helpers import LiveServer, all_exports, failures, post
 
 NOT_SHARED = {
     "8.8.8.8": "[ipv4-addr:value = '8.8.8.8']",  # a public resolver: warninglist

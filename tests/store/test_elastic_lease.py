@@ -18,7 +18,9 @@ from config.settings import ElasticsearchSettings
 from indexer.store.base import ObjectQuery
 from indexer.store.elastic import ElasticStore
 from indexer.store.elastic_lease import LEASE_ID
-from tests.store.test_store_contract import COLL, obj
+from tests.data import new_object
+
+COLL = "coll-a"
 
 BATCH, BATCHES = 20, 8
 
@@ -42,7 +44,7 @@ def prefix() -> Iterator[str]:
 def _writer(prefix: str, start: int) -> None:
     store = ElasticStore(_settings(prefix))
     for n in range(start, start + BATCH * BATCHES, BATCH):
-        assert store.add_objects(COLL, [obj(k) for k in range(n, n + BATCH)]) == ["added"] * BATCH
+        assert store.add_objects(COLL, [new_object(k) for k in range(n, n + BATCH)]) == ["added"] * BATCH
 
 
 def test_two_writer_processes_never_interleave(prefix: str) -> None:
@@ -100,7 +102,7 @@ def test_a_writer_killed_holding_the_lease_is_taken_over_after_expiry(prefix: st
     holder.join(10)
     killed = time.monotonic()
     store = ElasticStore(_settings(prefix, lease_seconds=3, lease_wait_seconds=30))
-    assert store.add_objects(COLL, [obj(1)]) == ["added"]
+    assert store.add_objects(COLL, [new_object(1)]) == ["added"]
     waited = time.monotonic() - killed
     assert waited < 10, f"took {waited:.1f} s to take over a 3 s lease"
     assert store.count(COLL) == 1

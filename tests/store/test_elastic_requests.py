@@ -20,12 +20,13 @@ import pytest
 import requests
 
 from config.settings import ElasticsearchSettings
+from cyberlab.devserver import free_port
 from indexer.errors import StoreError
 from indexer.search.model import SearchQuery
 from indexer.store import elastic_queries as q
 from indexer.store.base import Keyset, ObjectQuery
 from indexer.store.elastic import ElasticStore, search_source
-from tests.conftest import TAXII, free_port, start_server
+from tests.helpers import TAXII, cli, start_server
 
 
 def test_taxii_page_is_one_keyset_search() -> None:
@@ -289,22 +290,14 @@ def test_a_taxii_page_costs_one_elasticsearch_request(fake_es: str, tmp_path: Pa
 
 
 def test_the_cli_names_an_unreachable_elasticsearch_and_exits_2(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.conftest import server_env
-
     url = f"http://127.0.0.1:{free_port()}"
-    done = subprocess.run(
-        [sys.executable, "-m", "cyberlab.cli", "reindex", "--to", "elasticsearch"],
-        env=server_env(
-            tmp_path,
-            CYBERLAB_STORE__ELASTICSEARCH__HOSTS=url,
-            CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = cli(
+        tmp_path,
+        "reindex",
+        "--to",
+        "elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=url,
+        CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
     )
     assert done.returncode == 2, done.stderr
     assert f"Elasticsearch at {url} is unreachable" in done.stderr

@@ -1,7 +1,7 @@
 """The store contract, one suite for every backend.
 
-The embedded SQLite store always runs. The Elasticsearch backend arrives with its own issue; its
-parameter is already here and skips, saying why, until CYBERLAB_ES_URL is set and the backend exists.
+The embedded SQLite store always runs; Elasticsearch runs when CYBERLAB_ES_URL names a node and
+skips, saying so, otherwise (the `store` fixture in tests/store/conftest.py).
 """
 
 from __future__ import annotations
@@ -25,15 +25,11 @@ from indexer.store.base import (
     Store,
 )
 from indexer.store.embedded import EmbeddedStore
+from tests.data import new_object
+from tests.helpers import make_settings
 
 COLL = "coll-a"
 OTHER = "coll-b"
-
-
-def obj(n: int, version: int = 1_000, stix_type: str = "indicator", spec: str = "2.1") -> NewObject:
-    oid = f"{stix_type}--{uuid.UUID(int=n)}"
-    body = orjson.dumps({"id": oid, "type": stix_type, "v": version})
-    return NewObject(oid, stix_type, version, f"v{version}", spec, body)
 
 
 def ids(page_objects: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
@@ -41,7 +37,7 @@ def ids(page_objects: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
 
 
 def test_added_objects_come_back_in_date_added_order(store: Store) -> None:
-    batch = [obj(n) for n in (3, 1, 2)]
+    batch = [new_object(n) for n in (3, 1, 2)]
     assert store.add_objects(COLL, batch) == ["added"] * 3
     page = store.query(ObjectQuery(COLL, limit=10))
     assert ids(page.objects) == [(o.id, o.version) for o in batch]
@@ -52,23 +48,23 @@ def test_added_objects_come_back_in_date_added_order(store: Store) -> None:
 
 
 def test_date_added_increases_across_batches_and_collections(store: Store) -> None:
-    store.add_objects(COLL, [obj(1)])
-    store.add_objects(OTHER, [obj(2)])
-    store.add_objects(COLL, [obj(3)])
+    store.add_objects(COLL, [new_object(1)])
+    store.add_objects(OTHER, [new_object(2)])
+    store.add_objects(COLL, [new_object(3)])
     first = store.query(ObjectQuery(COLL)).objects
     other = store.query(ObjectQuery(OTHER)).objects
     assert first[0].date_added < other[0].date_added < first[1].date_added
 
 
 def test_exact_duplicate_is_reported_and_not_re_added(store: Store) -> None:
-    store.add_objects(COLL, [obj(1)])
+    store.add_objects(COLL, [new_object(1)])
     before = store.query(ObjectQuery(COLL)).objects
-    assert store.add_objects(COLL, [obj(1)]) == ["duplicate"]
+    assert store.add_objects(COLL, [new_object(1)]) == ["duplicate"]
     assert store.query(ObjectQuery(COLL)).objects == before
 
 
 def test_changed_body_under_same_version_is_a_conflict_and_keeps_the_original(store: Store) -> None:
-    original = obj(1)
+    original = new_object(1)
     store.add_objects(COLL, [original])
     tampered = NewObject(original.id, original.type, original.version, original.version_text, "2.1", b"{}")
     assert store.add_objects(COLL, [tampered]) == ["conflict"]
@@ -76,8 +72,8 @@ def test_changed_body_under_same_version_is_a_conflict_and_keeps_the_original(st
 
 
 def test_same_object_in_two_collections_is_independent(store: Store) -> None:
-    assert store.add_objects(COLL, [obj(1)]) == ["added"]
-    assert store.add_objects(OTHER, [obj(1)]) == ["added"]
+    assert store.add_objects(COLL, [new_object(1)]) == ["added"]
+    assert store.add_objects(OTHER, [new_object(1)]) == ["added"]
     assert store.count(COLL) == store.count(OTHER) == 1
 
 
@@ -95,25 +91,29 @@ def test_same_object_in_two_collections_is_independent(store: Store) -> None:
 )
 def test_version_selection(store: Store, versions: tuple, expected: list[int]) -> None:  # type: ignore[type-arg]
     # Versions arrive out of order: 100, 300, then the older 200.
-    store.add_objects(COLL, [obj(1, 100), obj(1, 300)])
-    store.add_objects(COLL, [obj(1, 200)])
+    store.add_objects(COLL, [new_object(1, 100), new_object(1, 300)])
+    store.add_objects(COLL, [new_object(1, 200)])
     page = store.query(ObjectQuery(COLL, versions=versions))
     assert [o.version for o in page.objects] == expected
 
 
 def test_filters_by_id_type_and_spec_version(store: Store) -> None:
-    store.add_objects(COLL, [obj(1), obj(2, stix_type="malware"), obj(3), obj(4, spec="2.0")])
-    by_id = store.query(ObjectQuery(COLL, ids=(obj(1).id, obj(3).id)))
-    assert [o.id for o in by_id.objects] == [obj(1).id, obj(3).id]
+    store.add_objects(
+        COLL, [new_object(1), new_object(2, stix_type="malware"), new_object(3), new_object(4, spec="2.0")]
+    )
+    by_id = store.query(ObjectQuery(COLL, ids=(new_object(1).id, new_object(3).id)))
+    assert [o.id for o in by_id.objects] == [new_object(1).id, new_object(3).id]
     by_type = store.query(ObjectQuery(COLL, types=("malware",)))
-    assert [o.id for o in by_type.objects] == [obj(2, stix_type="malware").id]
-    by_both = store.query(ObjectQuery(COLL, ids=(obj(1).id,), types=("malware",)))
+    assert [o.id for o in by_type.objects] == [new_object(2, stix_type="malware").id]
+    by_both = store.query(ObjectQuery(COLL, ids=(new_object(1).id,), types=("malware",)))
     assert by_both.objects == []
-    assert [o.id for o in store.query(ObjectQuery(COLL, spec_versions=("2.0",))).objects] == [obj(4).id]
+    assert [o.id for o in store.query(ObjectQuery(COLL, spec_versions=("2.0",))).objects] == [
+        new_object(4).id
+    ]
 
 
 def test_added_after_is_strict(store: Store) -> None:
-    store.add_objects(COLL, [obj(n) for n in range(5)])
+    store.add_objects(COLL, [new_object(n) for n in range(5)])
     everything = store.query(ObjectQuery(COLL)).objects
     later = store.query(ObjectQuery(COLL, added_after=everything[1].date_added)).objects
     assert later == everything[2:]
@@ -121,7 +121,7 @@ def test_added_after_is_strict(store: Store) -> None:
 
 def test_keyset_paging_visits_every_object_exactly_once(store: Store) -> None:
     for start in range(0, 250, 50):
-        store.add_objects(COLL, [obj(n) for n in range(start, start + 50)])
+        store.add_objects(COLL, [new_object(n) for n in range(start, start + 50)])
     seen: list[str] = []
     after: Keyset | None = None
     while True:
@@ -134,19 +134,19 @@ def test_keyset_paging_visits_every_object_exactly_once(store: Store) -> None:
 
 
 def test_page_reports_more_exactly(store: Store) -> None:
-    store.add_objects(COLL, [obj(n) for n in range(4)])
+    store.add_objects(COLL, [new_object(n) for n in range(4)])
     assert store.query(ObjectQuery(COLL, limit=4)).more is False
     assert store.query(ObjectQuery(COLL, limit=3)).more is True
 
 
 def test_delete_one_version_keeps_first_and_last_right(store: Store) -> None:
-    store.add_objects(COLL, [obj(1, 100), obj(1, 200), obj(1, 300)])
-    assert store.delete_object(COLL, obj(1).id, versions=(300,)) == 1
+    store.add_objects(COLL, [new_object(1, 100), new_object(1, 200), new_object(1, 300)])
+    assert store.delete_object(COLL, new_object(1).id, versions=(300,)) == 1
     assert [o.version for o in store.query(ObjectQuery(COLL, versions=("last",))).objects] == [200]
-    assert store.delete_object(COLL, obj(1).id, versions=("first",)) == 1
+    assert store.delete_object(COLL, new_object(1).id, versions=("first",)) == 1
     assert [o.version for o in store.query(ObjectQuery(COLL, versions=("first",))).objects] == [200]
-    assert store.delete_object(COLL, obj(1).id) == 1
-    assert not store.object_exists(COLL, obj(1).id)
+    assert store.delete_object(COLL, new_object(1).id) == 1
+    assert not store.object_exists(COLL, new_object(1).id)
 
 
 def test_status_records_round_trip(store: Store) -> None:
@@ -184,7 +184,7 @@ def test_accounts(store: Store) -> None:
 def _writer(data_dir: str, start: int) -> None:
     writer = EmbeddedStore(data_dir)
     for n in range(start, start + 200, 20):
-        writer.add_objects(COLL, [obj(k) for k in range(n, n + 20)])
+        writer.add_objects(COLL, [new_object(k) for k in range(n, n + 20)])
 
 
 def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_several_types_merge_in_date_added_order_with_exact_paging(store: Store) -> None:
-    mixed = [obj(n, stix_type=("indicator", "malware", "tool")[n % 3]) for n in range(30)]
+    mixed = [new_object(n, stix_type=("indicator", "malware", "tool")[n % 3]) for n in range(30)]
     store.add_objects(COLL, mixed)
     wanted = [o.id for o in mixed if o.type in ("indicator", "tool")]
     seen: list[str] = []
@@ -218,7 +218,7 @@ def test_several_types_merge_in_date_added_order_with_exact_paging(store: Store)
 
 
 def test_spec_version_filter_that_matches_nothing_or_everything(store: Store) -> None:
-    store.add_objects(COLL, [obj(1), obj(2)])
+    store.add_objects(COLL, [new_object(1), new_object(2)])
     assert store.query(ObjectQuery(COLL, spec_versions=("2.0",))).objects == []
     assert len(store.query(ObjectQuery(COLL, spec_versions=("2.0", "2.1"))).objects) == 2
 
@@ -229,8 +229,8 @@ def test_reindex_copies_every_version_once(tmp_path: Path, store: Store) -> None
 
     source, target = EmbeddedStore(tmp_path / "a"), store
     source.initialize()
-    source.add_objects(COLL, [obj(1, 1), obj(1, 2), obj(2)])
-    source.add_objects(COLL, [obj(3, stix_type="malware")], owner="acme")
+    source.add_objects(COLL, [new_object(1, 1), new_object(1, 2), new_object(2)])
+    source.add_objects(COLL, [new_object(3, stix_type="malware")], owner="acme")
     source.add_account(Account("acme", "subscriber", "scrypt$x", 1))
     source.save_cursor("city-soc", "offset=5")
     report = copy_store(source, target, [COLL], ["city-soc"])
@@ -240,8 +240,8 @@ def test_reindex_copies_every_version_once(tmp_path: Path, store: Store) -> None
     assert [(o.id, o.version, o.body) for o in copied] == [(o.id, o.version, o.body) for o in original]
     assert copy_store(source, target, [COLL]).objects == {"duplicate": 4}
     assert target.get_cursor("city-soc") == "offset=5"
-    assert target.object_owner(COLL, obj(3, stix_type="malware").id) == "acme"  # owners travel
-    assert target.object_owner(COLL, obj(1).id) == ""
+    assert target.object_owner(COLL, new_object(3, stix_type="malware").id) == "acme"  # owners travel
+    assert target.object_owner(COLL, new_object(1).id) == ""
 
 
 def test_reindex_brings_the_operators_state_along(tmp_path: Path, store: Store) -> None:
@@ -251,9 +251,9 @@ def test_reindex_brings_the_operators_state_along(tmp_path: Path, store: Store) 
 
     source, target = EmbeddedStore(tmp_path / "a"), store
     source.initialize()
-    source.add_objects(COLL, [obj(1), obj(2)])
+    source.add_objects(COLL, [new_object(1), new_object(2)])
     mailed_up_to = source.newest_date_added(COLL)
-    source.add_objects(COLL, [obj(3)])  # added after the last digest: still to be mailed
+    source.add_objects(COLL, [new_object(3)])  # added after the last digest: still to be mailed
     source.save_digest_subscription(
         DigestSubscription("acme", True, "daily", (COLL,), "soc@acme.example", html=False, updated=5)
     )
@@ -269,7 +269,7 @@ def test_reindex_brings_the_operators_state_along(tmp_path: Path, store: Store) 
     assert state is not None and state.sent_at == 7
     # In the target's stamps: objects 1 and 2 count as mailed, object 3 does not.
     pending = target.query(ObjectQuery(COLL, added_after=state.up_to, limit=10)).objects
-    assert [o.id for o in pending] == [obj(3).id]
+    assert [o.id for o in pending] == [new_object(3).id]
     assert target.get_check_report("r1") == source.get_check_report("r1")
     [letter] = target.list_dead_letters()
     assert (letter.connector, letter.origin, letter.reason, letter.payload) == (
@@ -326,23 +326,25 @@ def test_a_reader_sees_only_the_versions_its_clearance_covers(store: Store) -> N
 
 
 def test_the_first_account_to_store_an_id_owns_it(store: Store) -> None:
-    assert store.add_objects(COLL, [obj(1, 100)], owner="acme") == ["added"]
-    assert store.object_owner(COLL, obj(1).id) == "acme"
-    assert store.object_owner(OTHER, obj(1).id) is None
+    assert store.add_objects(COLL, [new_object(1, 100)], owner="acme") == ["added"]
+    assert store.object_owner(COLL, new_object(1).id) == "acme"
+    assert store.object_owner(OTHER, new_object(1).id) is None
     # Another account may neither add a version nor even re-post the same one; the owner may.
-    assert store.add_objects(COLL, [obj(1, 200), obj(1, 100)], owner="rival") == ["not_owner"] * 2
-    assert store.add_objects(COLL, [obj(1, 300)], owner="acme") == ["added"]
+    assert (
+        store.add_objects(COLL, [new_object(1, 200), new_object(1, 100)], owner="rival") == ["not_owner"] * 2
+    )
+    assert store.add_objects(COLL, [new_object(1, 300)], owner="acme") == ["added"]
     # The platform (connectors, admins) writes anything; the id stays acme's.
-    assert store.add_objects(COLL, [obj(1, 400)]) == ["added"]
-    assert store.object_owner(COLL, obj(1).id) == "acme"
+    assert store.add_objects(COLL, [new_object(1, 400)]) == ["added"]
+    assert store.object_owner(COLL, new_object(1).id) == "acme"
     # What the platform stores first is the platform's: no account may change it.
-    store.add_objects(COLL, [obj(2, 100)])
-    assert store.object_owner(COLL, obj(2).id) == ""
-    assert store.add_objects(COLL, [obj(2, 200)], owner="acme") == ["not_owner"]
+    store.add_objects(COLL, [new_object(2, 100)])
+    assert store.object_owner(COLL, new_object(2).id) == ""
+    assert store.add_objects(COLL, [new_object(2, 200)], owner="acme") == ["not_owner"]
     # Ownership is per collection: the same id elsewhere is someone else's business.
-    assert store.add_objects(OTHER, [obj(1, 100)], owner="rival") == ["added"]
+    assert store.add_objects(OTHER, [new_object(1, 100)], owner="rival") == ["added"]
     mine = store.query(ObjectQuery(COLL, versions=("all",), owner="acme"))
-    assert ids(mine.objects) == [(obj(1).id, 100), (obj(1).id, 300), (obj(1).id, 400)]
+    assert ids(mine.objects) == [(new_object(1).id, 100), (new_object(1).id, 300), (new_object(1).id, 400)]
     assert store.query(ObjectQuery(COLL, owner="rival")).objects == []
 
 
@@ -367,16 +369,16 @@ def test_an_embedded_store_from_before_per_version_tlp_is_migrated(tmp_path: Pat
 
 def test_last_change_follows_adds_and_deletes(store: Store) -> None:
     assert store.last_change(COLL) == 0
-    store.add_objects(COLL, [obj(1), obj(2)])
+    store.add_objects(COLL, [new_object(1), new_object(2)])
     added = store.last_change(COLL)
     assert added == store.newest_date_added(COLL) > 0
-    assert store.delete_object(COLL, obj(2).id) == 1
+    assert store.delete_object(COLL, new_object(2).id) == 1
     deleted = store.last_change(COLL)
     assert deleted > added, "a delete is a change too (exports and their Last-Modified follow it)"
     assert store.last_change(OTHER) == 0  # per collection
-    assert store.delete_object(COLL, obj(9).id) == 0
+    assert store.delete_object(COLL, new_object(9).id) == 0
     assert store.last_change(COLL) == deleted  # deleting nothing changes nothing
-    store.add_objects(COLL, [obj(3)])
+    store.add_objects(COLL, [new_object(3)])
     assert store.last_change(COLL) > deleted
 
 
@@ -406,16 +408,16 @@ def test_a_refused_document_rejects_its_object_and_stores_the_rest(store: Store)
 
     if isinstance(store, EmbeddedStore):
         pytest.skip("the embedded store has no mapping to refuse a document")
-    target = obj(1)
+    target = new_object(1)
     store.add_objects(COLL, [target, _sighting(10, 100, 1, target.id)])
     outcomes = store.add_objects(
         COLL,
         [
-            obj(2),
+            new_object(2),
             _sighting(10, 200, TOO_BIG, target.id),  # a new version of a stored sighting
             _sighting(11, 100, TOO_BIG, target.id),  # a new sighting
             _sighting(12, 100, 5, target.id),
-            obj(3),
+            new_object(3),
         ],
     )
     assert outcomes[0] == outcomes[3] == outcomes[4] == "added"
@@ -424,8 +426,8 @@ def test_a_refused_document_rejects_its_object_and_stores_the_rest(store: Store)
         assert "long" in refused.reason, refused.reason
     stored = store.query(ObjectQuery(COLL, versions=("all",), limit=50)).objects
     assert sorted(ids(stored)) == sorted(
-        [(target.id, 1_000), (f"sighting--{uuid.UUID(int=10)}", 100), (obj(2).id, 1_000),
-         (f"sighting--{uuid.UUID(int=12)}", 100), (obj(3).id, 1_000)]
+        [(target.id, 1_000), (f"sighting--{uuid.UUID(int=10)}", 100), (new_object(2).id, 1_000),
+         (f"sighting--{uuid.UUID(int=12)}", 100), (new_object(3).id, 1_000)]
     )  # fmt: skip
     # The stored sighting keeps its first version as the latest, in TAXII and in search.
     latest = store.query(ObjectQuery(COLL, ids=(f"sighting--{uuid.UUID(int=10)}",))).objects
@@ -440,7 +442,6 @@ def test_a_refused_document_rejects_its_object_and_stores_the_rest(store: Store)
 
 def test_ingest_reports_a_refused_object_as_its_own_failure(store: Store, tmp_path: Path) -> None:
     from indexer.ingest import ingest_objects
-    from tests.conftest import make_settings
 
     if isinstance(store, EmbeddedStore):
         pytest.skip("the embedded store has no mapping to refuse a document")

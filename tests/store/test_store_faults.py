@@ -26,6 +26,7 @@ import orjson
 import pytest
 
 from config.settings import ElasticsearchSettings
+from cyberlab.devserver import free_port
 from indexer.errors import StoreCause, StoreError
 from indexer.search.model import SearchQuery
 from indexer.store.base import (
@@ -41,7 +42,6 @@ from indexer.store.base import (
 from indexer.store.embedded import DB_FILENAME, EmbeddedStore
 from indexer.synthetic import indicators
 from indexer.timestamps import parse_timestamp
-from tests.conftest import free_port
 
 COLL = "coll-faults"
 BIG = "x" * 20_000  # larger than a page: storing it needs new pages, which a full disk refuses
