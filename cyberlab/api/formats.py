@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 ZEEK_TYPES = {
     "ip": "Intel::ADDR",
@@ -36,11 +36,16 @@ RPZ_ORIGIN = "rpz.cyberlab."
 
 
 class Row(Protocol):
+    """One exported value (exports.Entry): what every list format, Suricata rules included, reads."""
+
     @property
     def value(self) -> str: ...
 
     @property
     def kind(self) -> str: ...
+
+    @property
+    def indicator(self) -> dict[str, Any]: ...
 
     @property
     def indicator_id(self) -> str: ...

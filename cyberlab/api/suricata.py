@@ -34,9 +34,10 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlsplit
 
+from cyberlab.api.formats import Row
 from indexer.timestamps import parse_timestamp
 
 SID_BASE = 9_000_000
@@ -44,17 +45,6 @@ SID_SPAN = 1_000_000
 MAX_RULE_BYTES = 8191  # Suricata's DETECT_MAX_RULE_SIZE (8192) holds the line and its terminator
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~/?=&%+,@!*$#")
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # what quote() leaves: printable ASCII
-
-
-class Row(Protocol):
-    @property
-    def value(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def indicator(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ spread over several machines shares counts through redis:// instead (rate_limit.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -60,7 +61,7 @@ class FailedLogins:
         if count < self._limit:
             return None
         # The window frees a slot when its oldest failure ages out.
-        return max(1, int(oldest + self._window - now + 0.999))
+        return max(1, math.ceil(float(oldest) + self._window - now))
 
     def failed(self, address: str) -> None:
         now = time.time()

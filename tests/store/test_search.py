@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from contextlib import closing
 from dataclasses import replace
 from typing import Any
@@ -15,102 +14,29 @@ from indexer.search.model import SearchQuery, SearchSyntaxError
 from indexer.store.base import NewObject, Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.timestamps import parse_timestamp
+from tests.data import (
+    DOMAIN,
+    EXPIRED,
+    HASH,
+    HOSTILE_TEXT,
+    IDENTITIES,
+    INDICATORS,
+    IP,
+    NET,
+    ORG_A,
+    PRIVATE,
+    REVOKED,
+    SIGHTINGS,
+    TLP1_AMBER,
+    TLP1_GREEN,
+    URL,
+    V6,
+    numbered_indicator,
+    stix_id,
+)
 
 COLL, OTHER = "city", "private"
-GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
-AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
-ORG_A = "identity--" + str(uuid.UUID(int=0xA, version=4))
-ORG_B = "identity--" + str(uuid.UUID(int=0xB, version=4))
-
-
-def stix_id(stix_type: str, n: int) -> str:
-    return f"{stix_type}--{uuid.UUID(int=n, version=4)}"
-
-
-def indicator(n: int, pattern: str, seen: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "indicator",
-        "spec_version": "2.1",
-        "id": stix_id("indicator", n),
-        "created": "2026-01-01T00:00:00.000Z",
-        "modified": seen,
-        "pattern": pattern,
-        "pattern_type": "stix",
-        "valid_from": "2026-01-01T00:00:00.000Z",
-        "object_marking_refs": [GREEN],
-        **extra,
-    }
-
-
-def sighting(n: int, of: str, org: str, count: int, seen: str) -> dict[str, Any]:
-    return {
-        "type": "sighting",
-        "spec_version": "2.1",
-        "id": stix_id("sighting", n),
-        "created": seen,
-        "modified": seen,
-        "sighting_of_ref": of,
-        "where_sighted_refs": [org],
-        "count": count,
-        "first_seen": seen,
-        "last_seen": seen,
-    }
-
-
-IP = indicator(
-    1,
-    "[ipv4-addr:value = '198.51.100.7']",
-    "2026-03-01T00:00:00.000Z",
-    name="Malicious IP address: 198.51.100.7",
-    description="SSH brute force against city hall",
-    labels=["brute-force"],
-    external_references=[{"source_name": "city-soc", "description": "Reported by city-soc"}],
-)
-NET = indicator(2, "[ipv4-addr:value = '198.51.100.128/25']", "2026-02-01T00:00:00.000Z")
-V6 = indicator(3, "[ipv6-addr:value = '2001:db8::1']", "2026-02-02T00:00:00.000Z")
-DOMAIN = indicator(
-    4,
-    "[domain-name:value = 'Evil.Example.com']",
-    "2026-04-01T00:00:00.000Z",
-    labels=["phishing"],
-    external_references=[{"source_name": "cert-fr", "description": "Reported by cert-fr"}],
-    object_marking_refs=[AMBER],
-)
-URL = indicator(5, "[url:value = 'http://cdn.evil.example.com/x.exe']", "2026-01-15T00:00:00.000Z")
-HASH = indicator(6, "[file:hashes.'SHA-256' = '" + "AB" * 32 + "']", "2026-01-20T00:00:00.000Z")
-REVOKED = indicator(7, "[ipv4-addr:value = '203.0.113.9']", "2026-01-10T00:00:00.000Z", revoked=True)
-EXPIRED = indicator(
-    8,
-    "[domain-name:value = 'old.example.org']",
-    "2026-01-05T00:00:00.000Z",
-    valid_until="2026-02-01T00:00:00Z",
-)
-# Attacker-written text: search must treat it as words, never as query syntax.
-HOSTILE = indicator(
-    9,
-    "[url:value = 'http://x.example/?q=1\\'%20OR%201=1%20--%20\"AND\"%20NEAR(a%20b)*']",
-    "2026-01-25T00:00:00.000Z",
-    name='title: "quoted" OR * AND NOT (x)',
-)
-PRIVATE = indicator(10, "[ipv4-addr:value = '198.51.100.8']", "2026-03-02T00:00:00.000Z")
-INDICATORS = [IP, NET, V6, DOMAIN, URL, HASH, REVOKED, EXPIRED, HOSTILE]
-SIGHTINGS = [
-    sighting(20, IP["id"], ORG_A, 5, "2026-03-01T10:00:00.000Z"),
-    sighting(21, IP["id"], ORG_B, 2, "2026-03-02T10:00:00.000Z"),
-    sighting(22, DOMAIN["id"], ORG_A, 1, "2026-03-02T11:00:00.000Z"),
-]
-IDENTITIES = [
-    {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": org,
-        "created": "2026-01-01T00:00:00.000Z",
-        "modified": "2026-01-01T00:00:00.000Z",
-        "name": name,
-        "identity_class": "organization",
-    }
-    for org, name in ((ORG_A, "Acme Bakery"), (ORG_B, "Main Street Dental"))
-]
+# The search corpus (IP, DOMAIN, ... SIGHTINGS) is tests/data.py's, shared with the HTTP search tests.
 
 
 def new(obj: dict[str, Any]) -> NewObject:
@@ -164,7 +90,7 @@ def test_free_text_over_names_descriptions_and_values(filled: Store) -> None:
 )
 def test_query_syntax_in_plain_text_is_just_text(filled: Store, text: str) -> None:
     hits = ask(filled, text=text)
-    assert set(hits) <= {HOSTILE["id"]}
+    assert set(hits) <= {HOSTILE_TEXT["id"]}
 
 
 def test_advanced_syntax_is_opt_in_and_errors_are_client_errors(filled: Store) -> None:
@@ -257,7 +183,7 @@ def test_relevance_paging(filled: Store) -> None:
         if not result.more:
             break
         query = replace(query, after=result.hits[-1].position)
-    assert set(seen) == {DOMAIN["id"], URL["id"], EXPIRED["id"], HOSTILE["id"]}
+    assert set(seen) == {DOMAIN["id"], URL["id"], EXPIRED["id"], HOSTILE_TEXT["id"]}
     assert len(seen) == 4
 
 
@@ -330,7 +256,7 @@ def test_a_word_in_many_documents_is_walked_newest_first(
 
     monkeypatch.setattr(embedded_search, "BROAD_MATCHES", 3)
     objects = [
-        indicator(
+        numbered_indicator(
             200 + i,
             f"[domain-name:value = 'host{i}.broadword.example']",
             f"2026-04-{1 + i:02d}T00:00:00.000Z",
@@ -399,14 +325,14 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
 
         monkeypatch.setattr(embedded_search, "FACET_CHUNK", 7)  # the text's rowids in several chunks
     varied = [
-        indicator(
+        numbered_indicator(
             100 + i,
             f"[domain-name:value = 'host{i}.facet.example']",
             f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
             name=f"facet host {i}",
             labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
             external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
-            object_marking_refs=[(GREEN, AMBER)[i % 2]] if i % 5 else [],
+            object_marking_refs=[(TLP1_GREEN, TLP1_AMBER)[i % 2]] if i % 5 else [],
         )
         for i in range(30)
     ]
@@ -445,7 +371,7 @@ def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> Non
     if not isinstance(store, EmbeddedStore):
         pytest.skip("sampling is the embedded store's; Elasticsearch counts every match")
     objects = [
-        indicator(
+        numbered_indicator(
             300 + i,
             f"[domain-name:value = 'host{i}.sampled.example']",
             f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
