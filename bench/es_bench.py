@@ -41,12 +41,14 @@ def write(store: Store, collection: Any, size: int, batch: int) -> tuple[float, 
     for obj in objects(size, size // 10):
         pending.append(obj)
         if len(pending) == batch:
-            done += ingest_objects(store, collection, pending, validate=True, batch_size=batch).counts[
-                "added"
-            ]
+            done += ingest_objects(
+                store, collection, pending, validate=True, batch_size=batch, sanitizer=None
+            ).counts["added"]
             pending = []
             print(f"\r  writing {done:,}", end="", file=sys.stderr, flush=True)
-    done += ingest_objects(store, collection, pending, validate=True, batch_size=batch).counts["added"]
+    done += ingest_objects(
+        store, collection, pending, validate=True, batch_size=batch, sanitizer=None
+    ).counts["added"]
     elapsed = time.perf_counter() - started
     print(f"\r  wrote {done:,} objects in {elapsed:.1f} s", file=sys.stderr)
     return done / elapsed, done
