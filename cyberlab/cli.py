@@ -320,11 +320,15 @@ def deadletter_list(ctx: Context, connector: str | None) -> None:
 @click.argument("connector")
 @pass_context
 def deadletter_retry(ctx: Context, connector: str) -> None:
-    """Normalize CONNECTOR's dead letters again (after an upgrade or a fix); store those that pass."""
+    """Normalize CONNECTOR's dead letters again (after an upgrade or a fix); store those that pass.
+
+    Those failing again stay, with their new reason. Exit code 1 if any still fails."""
     from indexer.pipeline import retry_dead_letters
 
-    fixed, still = retry_dead_letters(ctx.settings, ctx.store, connector)
-    click.echo(f"{fixed} stored and removed, {still} still failing")
+    report = retry_dead_letters(ctx.settings, ctx.store, connector)
+    click.echo("\n".join(report.lines()))
+    if report.failing:
+        sys.exit(1)
 
 
 @main.command()
