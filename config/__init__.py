@@ -1,12 +1,12 @@
 """Settings and the root of CyberLab's error family."""
 
 from config.errors import ConfigError, CyberlabError
+from config.secret import Secret
 from config.settings import (
     CollectionSettings,
     ConnectorSettings,
     ExpirySettings,
     SanitizeSettings,
-    Secret,
     Settings,
     ValidationSettings,
     load_settings,

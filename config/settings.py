@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.secret import Secret
 from config.soc_policy import SocPolicySettings, check_policy
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
@@ -28,29 +29,6 @@ ENV_NOT_SETTINGS = frozenset({"CYBERLAB_CONFIG", "CYBERLAB_ES_URL"})
 PLACEHOLDER_SIGNING_KEY = "CHANGE-ME"
 ROLES = ("subscriber", "partner", "analyst", "admin")
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
-
-
-class Secret:
-    """A string that never shows itself in repr, str, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,7 @@ def revoke(store: Store, name: str) -> None:
     account = existing(store, name)
     if account.active:
         # A new session generation too: its web sessions end with the key.
-        revoked = replace(
-            account, revoked=now_micros(), session_generation=account.session_generation + 1
-        )
+        revoked = replace(account, revoked=now_micros(), session_generation=account.session_generation + 1)
         store.update_account(revoked)
 
 

@@ -16,6 +16,7 @@ import orjson
 from config import ConfigError, CyberlabError, Settings, load_settings
 from config.settings import ROLES
 from cyberlab import accounts
+from cyberlab.gunicorn_command import HOOKS, gunicorn_argv
 from indexer.ingest import IngestReport, ingest_objects
 from indexer.sanitize import Sanitizer
 from indexer.store import open_store
@@ -23,8 +24,6 @@ from indexer.store.base import Store
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import demo_bundle
 from indexer.timestamps import format_timestamp, parse_timestamp
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Context:
@@ -109,24 +108,13 @@ def serve(ctx: Context, bind: str | None, workers: int | None) -> None:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-    args = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--chdir",
-        str(PROJECT_ROOT),
-        "--bind",
+    args = gunicorn_argv(
         bind or settings.server.bind,
-        "--workers",
-        str(workers or settings.server.workers),
-        "--timeout",
-        str(settings.server.timeout),
-        "--access-logfile",
-        "-",
-        "--config",
-        "python:cyberlab.gunicorn_hooks",
-        "wsgi:app",
-    ]
+        workers or settings.server.workers,
+        settings.server.timeout,
+        access_log="-",
+        config=HOOKS,
+    )
     click.echo(f"serving on http://{bind or settings.server.bind}/taxii2/ (Ctrl-C stops)")
     os.execv(sys.executable, args)
 
@@ -320,11 +308,15 @@ def deadletter_list(ctx: Context, connector: str | None) -> None:
 @click.argument("connector")
 @pass_context
 def deadletter_retry(ctx: Context, connector: str) -> None:
-    """Normalize CONNECTOR's dead letters again (after an upgrade or a fix); store those that pass."""
+    """Normalize CONNECTOR's dead letters again (after an upgrade or a fix); store those that pass.
+
+    Those failing again stay, with their new reason. Exit code 1 if any still fails."""
     from indexer.pipeline import retry_dead_letters
 
-    fixed, still = retry_dead_letters(ctx.settings, ctx.store, connector)
-    click.echo(f"{fixed} stored and removed, {still} still failing")
+    report = retry_dead_letters(ctx.settings, ctx.store, connector)
+    click.echo("\n".join(report.lines()))
+    if report.failing:
+        sys.exit(1)
 
 
 @main.command()

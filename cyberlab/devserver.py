@@ -1,17 +1,16 @@
 """The real server started for a test or a benchmark: gunicorn serving wsgi:app on 127.0.0.1.
 
 tests/helpers.py and bench/ both start servers through `start`, so what they measure and what
-they test is the same process tree. Not how production runs (`cyberlab serve` does that, with
-the settings' bind, workers and access log): this one always binds a free loopback port, takes
-the whole environment from the caller (settings come from CYBERLAB_* variables, as in wsgi.py)
-and waits until a worker answers.
+they test is the same process tree. The command line is `cyberlab serve`'s (gunicorn_command.py);
+unlike that, this one always binds a free loopback port, has no access log or hooks unless asked
+(extra_args), takes the whole environment from the caller (settings come from CYBERLAB_*
+variables, as in wsgi.py) and waits until a worker answers.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cyberlab.gunicorn_command import gunicorn_argv
 
 
 def free_port() -> int:
@@ -79,21 +78,7 @@ def start(
     output: IO[bytes] | int = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
     try:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--chdir",
-                str(PROJECT_ROOT),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--timeout",
-                str(timeout),
-                *extra_args,
-                "wsgi:app",
-            ],
+            gunicorn_argv(f"127.0.0.1:{port}", workers, timeout, extra_args=extra_args),
             env=dict(env),
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -129,8 +129,13 @@ _STORE_CAUSES: dict[StoreCause, tuple[str, int]] = {
 }
 
 
+def store_cause_text(cause: StoreCause) -> str:
+    """The fixed sentence for a store fault's cause, safe to show anyone (/readyz, TAXII 503s)."""
+    return _STORE_CAUSES[cause][0]
+
+
 def _store_problem(exc: StoreError) -> str:
-    cause = _STORE_CAUSES[exc.cause][0]
+    cause = store_cause_text(exc.cause)
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return f"{cause}; nothing was changed. Try again later."
     # A write may have stored part of the request before the fault (earlier batches of a large

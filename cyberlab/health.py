@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from flask import Blueprint, Response
 
+from cyberlab.errors import store_cause_text
 from cyberlab.services import services
 from indexer.errors import StoreError
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 def _json(body: dict[str, str], status: int) -> Response:
@@ -32,9 +36,20 @@ def readyz() -> Response:
         cluster = getattr(store, "cluster_status", None)
         status = cluster() if cluster is not None else None
     except StoreError as exc:
-        return _json({"status": "unavailable", "reason": str(exc)}, 503)
+        # Unauthenticated callers get the cause and its fixed sentence: the error's own text names
+        # files and host URLs (credentials in them are masked only in the log, observability.py).
+        log.warning("readyz.unavailable cause=%s error=%s", exc.cause, exc)
+        return _json(
+            {"status": "unavailable", "cause": exc.cause, "reason": store_cause_text(exc.cause)}, 503
+        )
     if status is None:
         return _json({"status": "ready"}, 200)
     if status == "red":
-        return _json({"status": "unavailable", "store": status, "reason": "the cluster is red"}, 503)
+        body = {
+            "status": "unavailable",
+            "cause": "unavailable",
+            "store": status,
+            "reason": "the cluster is red",
+        }
+        return _json(body, 503)
     return _json({"status": "ready", "store": status}, 200)

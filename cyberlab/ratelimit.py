@@ -65,6 +65,7 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     limits = settings.rate_limit
     if not limits.enabled:
         return None
+
     # Registered before the Limiter, so it runs after the Limiter's header hook (Flask runs
     # after_request functions last-registered first): flask-limiter sets Retry-After on every
     # response, and RFC 9110 gives it meaning only on 503 and 3xx; TAXII clients read it on 429.

@@ -26,10 +26,10 @@ from indexer import pattern
 from indexer.errors import InvalidObjectError
 from indexer.ingest import ingest_objects
 from indexer.merge import merge_with_store
-from indexer.normalize import NormalizationError, NormalizeContext, normalize
+from indexer.normalize import KINDS, NormalizationError, NormalizeContext, normalize
 from indexer.normalize.common import identity
 from indexer.sanitize import Sanitizer, prune
-from indexer.store.base import Store
+from indexer.store.base import DeadLetter, Store
 from indexer.validate import validate_stix_object
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,15 @@ class RunReport:
             row("dead-lettered", f"{self.dead_lettered:,}"),
         ]
         out += [f"  {note}" for note in self.notes]
-        out += [f"  ! {origin}: {message}" for origin, message in self.problems[:10]]
-        if len(self.problems) > 10:
-            out.append(f"  ! ... and {len(self.problems) - 10} more")
-        return out
+        return out + problem_lines(self.problems)
+
+
+def problem_lines(problems: list[tuple[str, str]], most: int = 10) -> list[str]:
+    """The first `most` problems (where, what) of a report, and how many more there are."""
+    out = [f"  ! {origin}: {message}" for origin, message in problems[:most]]
+    if len(problems) > most:
+        out.append(f"  ! ... and {len(problems) - most} more")
+    return out
 
 
 def context_for(settings: Settings, conn: ConnectorSettings) -> NormalizeContext:
@@ -313,17 +318,54 @@ _DECODERS: dict[str, Callable[[bytes], Any]] = {
 }
 
 
-def retry_dead_letters(settings: Settings, store: Store, name: str) -> tuple[int, int]:
-    """Normalize each dead letter of connector `name` again; store and remove the ones that pass."""
-    pipeline = Pipeline(settings, store, name)
-    fixed = still = 0
-    for letter in store.list_dead_letters(name):
+@dataclass
+class RetryReport:
+    """What `cyberlab deadletter retry` did: letters stored (and removed), letters still failing."""
+
+    connector: str
+    stored: int = 0
+    failing: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # origin, reason: the failing ones
+
+    def lines(self) -> list[str]:
+        counts = f"{self.stored} stored and removed, {self.failing} still failing"
+        return [f"connector {self.connector}: {counts}", *problem_lines(self.problems)]
+
+
+def _record(letter: DeadLetter) -> RawRecord:
+    """The record a dead letter keeps, as its connector made it; NormalizationError if the payload
+    no longer reads (a kind with no normalizer, or a newer version's fields)."""
+    if letter.kind not in KINDS:
+        raise NormalizationError(
+            f"unknown record kind {letter.kind!r}: no normalizer reads it"
+            " (a newer version's, or a removed connector's)"
+        )
+    try:
         data = _DECODERS.get(letter.kind, orjson.loads)(letter.payload)
+    except (ValueError, TypeError) as exc:  # not JSON (ValueError), fields SocAggregate lacks (TypeError)
+        raise NormalizationError(f"unreadable {letter.kind} payload: {exc}") from None
+    return RawRecord(letter.kind, data, letter.origin)
+
+
+def retry_dead_letters(settings: Settings, store: Store, name: str) -> RetryReport:
+    """Normalize each dead letter of connector `name` again; store and remove the ones that pass.
+    One that fails again stays, with its new reason, and the retry goes on to the next."""
+    pipeline = Pipeline(settings, store, name)
+    retry = RetryReport(name)
+    for letter in store.list_dead_letters(name):
+        try:
+            record = _record(letter)
+        except NormalizationError as exc:
+            store.add_dead_letter(name, letter.kind, letter.origin, str(exc), letter.payload)  # replaces it
+            retry.failing += 1
+            retry.problems.append((letter.origin, str(exc)))
+            continue
         report = RunReport(name)
-        pipeline.process(Batch([RawRecord(letter.kind, data, letter.origin)], cursor=None), report, False)
+        pipeline.process(Batch([record], cursor=None), report, False)
         if report.dead_lettered:
-            still += 1
+            retry.failing += 1
+            retry.problems.extend(report.problems)
         else:
             store.delete_dead_letter(letter.id)
-            fixed += 1
-    return fixed, still
+            retry.stored += 1
+    return retry

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import requests
 
+from cyberlab import devserver
+from cyberlab.devserver import free_port
+from cyberlab.gunicorn_command import HOOKS, gunicorn_argv
 from indexer.ingest import ingest_objects
 from indexer.pipeline import cursor_key
 from indexer.store.embedded import EmbeddedStore
@@ -19,6 +24,7 @@ from tests.helpers import (
     cli,
     make_settings,
     prepare_store,
+    server_env,
     start_server,
 )
 
@@ -95,6 +101,52 @@ def test_serve_refuses_the_placeholder_key_outside_dev_mode(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "placeholder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_runs_gunicorn_on_the_given_bind_with_access_log_and_summed_metrics(tmp_path: Path) -> None:
+    assert cli(tmp_path, "init").returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cyberlab.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        env=server_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        devserver.wait_until_answering(f"http://127.0.0.1:{port}/healthz", process, 60)
+        for _ in range(6):  # fresh connections: either worker may answer
+            assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).ok
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        devserver.stop(process)
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert f"serving on http://127.0.0.1:{port}/taxii2/" in output
+    answered = output.count('"GET /healthz HTTP/1.1" 200')  # the access log, on stdout
+    assert answered >= 7 and output.count("Booting worker") == 2
+    # The hooks config (-c) and the multiprocess directory are in place: /metrics sums the workers.
+    assert (
+        f'cyberlab_http_requests_total{{endpoint="/healthz",method="GET",status="200"}} {answered}.0'
+        in metrics
+    )
+    assert (tmp_path / "prometheus").is_dir()
+
+
+def test_one_gunicorn_command_line_for_serve_and_the_dev_server() -> None:
+    argv = gunicorn_argv("127.0.0.1:8123", 3, 45, access_log="-", config=HOOKS)
+    assert argv[:3] == [sys.executable, "-m", "gunicorn"] and argv[-1] == "wsgi:app"
+    flags = dict(zip(argv[3:-1:2], argv[4:-1:2], strict=True))
+    assert flags == {
+        "--chdir": str(Path(devserver.__file__).resolve().parent.parent),
+        "--bind": "127.0.0.1:8123",
+        "--workers": "3",
+        "--timeout": "45",
+        "--access-logfile": "-",
+        "--config": "python:cyberlab.gunicorn_hooks",
+    }
+    # Extra arguments go before the app; without an access log or config, neither flag is there.
+    bare = gunicorn_argv("127.0.0.1:1", 1, 60, extra_args=("--graceful-timeout", "5"))
+    assert bare[-3:] == ["--graceful-timeout", "5", "wsgi:app"]
+    assert "--access-logfile" not in bare and "--config" not in bare
 
 
 def test_init_demo_loads_collections(tmp_path: Path) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import requests
 
+from cyberlab.devserver import free_port
 from indexer.ingest import ingest_objects
 from indexer.store.base import ObjectQuery
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.helpers import LiveServer, cli, make_settings, start_server
+from tests.helpers import TAXII, LiveServer, cli, make_settings, start_server
 
 
 def test_health_and_readiness(server: LiveServer, tmp_path: Path) -> None:
@@ -23,9 +24,49 @@ def test_health_and_readiness(server: LiveServer, tmp_path: Path) -> None:
     try:
         assert requests.get(no_store.url + "/healthz", timeout=5).status_code == 200
         unready = requests.get(no_store.url + "/readyz", timeout=5)
-        assert unready.status_code == 503 and "not initialized" in unready.json()["reason"]
+        assert unready.status_code == 503
+        assert unready.json() == {
+            "status": "unavailable",
+            "cause": "not_initialized",
+            "reason": "the store has not been initialized",
+        }
+        assert str(tmp_path) not in unready.text  # the error names the file; the caller never sees it
     finally:
         no_store.stop()
+
+
+def test_readyz_says_the_cause_and_the_log_has_the_error_without_its_password(tmp_path: Path) -> None:
+    """Elasticsearch configured by a URL with credentials, and nothing listening there."""
+    server = start_server(
+        tmp_path,
+        {},
+        CYBERLAB_STORE__BACKEND="elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=f"http://cyberlab:secret@127.0.0.1:{free_port()}",
+        CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+    )
+    try:
+        ready = requests.get(server.url + "/readyz", timeout=30)
+        page = requests.get(
+            server.collection_url("public-blocklist") + "objects/", headers={"Accept": TAXII}, timeout=30
+        )
+    finally:
+        server.stop()
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "unavailable",
+        "cause": "unavailable",
+        "reason": "the store cannot be reached",
+    }
+    assert page.status_code == 503 and "secret" not in page.text
+    (log_file,) = tmp_path.glob("gunicorn-*.log")
+    logged = log_file.read_text()
+    # The whole error is in the log, for the admin, with the URL's password masked.
+    assert (
+        "readyz.unavailable cause=unavailable error=Elasticsearch at http://cyberlab:********@127.0.0.1:"
+        in logged
+    )
+    assert "store.error path=/taxii2/" in logged
+    assert "secret" not in logged
 
 
 def snapshot(data_dir: Path, collection: str) -> list[tuple[str, int, bytes]]:

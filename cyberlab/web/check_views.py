@@ -25,6 +25,8 @@ def _error_pages(state: BlueprintSetupState) -> None:
     from cyberlab.web.views import render_error  # the pages share one error template
 
     register_error_page(state.app, bp.name, render_error)
+
+
 SIGHTING_ROLES = ("partner", "analyst", "admin")
 ANALYST_ROLES = ("analyst", "admin")
 

@@ -24,6 +24,8 @@ def _error_pages(state: BlueprintSetupState) -> None:
     from cyberlab.web.views import render_error  # the pages share one error template
 
     register_error_page(state.app, bp.name, render_error)
+
+
 # One plain address: no display name, no list, nothing that could add a header (CR/LF).
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"

@@ -35,14 +35,6 @@ bp = Blueprint(
 )
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 DAY = 86_400_000_000
-KIND_NAMES = {
-    "ip": "IP address",
-    "cidr": "network",
-    "domain": "domain",
-    "url": "URL",
-    "hash": "file hash",
-    "email": "email address",
-}
 
 
 HOME_ROWS = 15  # rows in each table of the home page
@@ -192,7 +184,6 @@ def home() -> str:
         latest=value_rows(latest, HOME_ROWS),
         sighted=value_rows(sighted, HOME_ROWS),
         trend=trend,
-        kinds=KIND_NAMES,
         trend_kinds=TREND_KINDS,
     )
 
@@ -223,7 +214,6 @@ def indicator(object_id: str) -> str:
         "indicator.html",
         d=detail,
         advice=advice(detail.summary),
-        kinds=KIND_NAMES,
         pivots=pivots(detail.summary),
     )
 
@@ -262,7 +252,6 @@ def search_page() -> tuple[str, int]:
         rows=value_rows(page.hits, keep_valueless=True),
         form=form,
         analyst=analyst,
-        kinds=KIND_NAMES,
         sorts=SORTS,
     )
     return html, status

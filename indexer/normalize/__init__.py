@@ -22,6 +22,10 @@ def normalize_stix(obj: Any, ctx: NormalizeContext) -> list[dict[str, Any]]:
     return [obj]
 
 
+# The record kinds normalize() reads ("unparseable" only to fail it with its reason).
+KINDS = frozenset({"soc-aggregate", "misp-event", "stix-object", "unparseable"})
+
+
 def normalize(
     record: RawRecord, ctx: NormalizeContext, notes: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -37,4 +41,4 @@ def normalize(
     raise NormalizationError(f"no normalizer for records of kind {record.kind!r}")
 
 
-__all__ = ["NormalizationError", "NormalizeContext", "normalize"]
+__all__ = ["KINDS", "NormalizationError", "NormalizeContext", "normalize"]

@@ -8,6 +8,7 @@ from connectors.soc.connector import SocAggregate
 from indexer.confidence import confidence, evidence
 from indexer.normalize.common import (
     KIND_NAMES,
+    OBJECT_PATHS,
     NormalizeContext,
     indicator_id,
     kill_chain,
@@ -18,9 +19,14 @@ from indexer.normalize.common import (
     stamp,
     valid_until,
 )
+from indexer.normalize.misp import NormalizationError
 
 
 def normalize_soc(agg: SocAggregate, ctx: NormalizeContext) -> list[dict[str, Any]]:
+    if agg.kind not in OBJECT_PATHS:  # e.g. a dead letter a newer version wrote: that record fails alone
+        raise NormalizationError(
+            f"unknown indicator kind {agg.kind!r} in a SOC aggregate (no STIX pattern for it)"
+        )
     pattern = pattern_for(agg.kind, agg.value)
     ind_id = indicator_id(pattern)
     first, last = stamp(agg.first_seen), stamp(agg.last_seen)

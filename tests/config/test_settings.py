@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, Secret, load_settings
+from config.secret import redact_urls
 
 
 def test_defaults_load_with_collections() -> None:
@@ -77,6 +78,19 @@ def test_secret_never_shows_its_value() -> None:
         assert "s3cret" not in text
     assert settings.server.signing_key.reveal().startswith("s3cret")
     assert Secret("a") == Secret("a")
+
+
+@pytest.mark.parametrize(
+    ("text", "logged"),
+    [
+        ("at http://es:s3cret@10.0.0.5:9200 (a read)", "at http://es:********@10.0.0.5:9200 (a read)"),
+        ("https://s3cret-token@host/x", "https://********@host/x"),  # a lone token is all secret
+        ("http://u:p@s3cret@h:1/, http://v:s3cret@h2", "http://u:********@h:1/, http://v:********@h2"),
+        ("mail soc@example.org, see http://h/p@q", "mail soc@example.org, see http://h/p@q"),  # no userinfo
+    ],
+)
+def test_url_credentials_are_masked_for_logs(text: str, logged: str) -> None:
+    assert redact_urls(text) == logged
 
 
 def test_placeholder_signing_key_refused_outside_dev_mode() -> None:

@@ -171,12 +171,14 @@ def test_a_broken_event_is_dead_lettered_and_the_rest_goes_on(
     (letter,) = store.list_dead_letters("circl")
     assert letter.origin == f"event {broken['uuid']}" and "misp-stix could not convert" in letter.reason
     assert report.created > 1000
-    assert retry_dead_letters(settings, store, "circl") == (0, 1)  # still broken: kept
+    retried = retry_dead_letters(settings, store, "circl")
+    assert (retried.stored, retried.failing) == (0, 1)  # still broken: kept
 
     # After a fix (here: the letter's payload corrected), a retry stores it and removes the letter.
     fixed = dict(source, uuid=broken["uuid"], timestamp=broken["timestamp"])
     store.add_dead_letter("circl", "misp-event", letter.origin, letter.reason, orjson.dumps({"Event": fixed}))
-    assert retry_dead_letters(settings, store, "circl") == (1, 0)
+    retried = retry_dead_letters(settings, store, "circl")
+    assert (retried.stored, retried.failing) == (1, 0)
     assert store.list_dead_letters("circl") == []
 
 

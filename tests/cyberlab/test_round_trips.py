@@ -39,13 +39,15 @@ def collection(server: LiveServer, alias: str, role: str) -> Collection:
     return Collection(server.collection_url(alias), **server.client_auth(role))
 
 
-def fetched(server: LiveServer, obj_id: str) -> dict[str, Any]:
-    response = requests.get(
-        server.collection_url("roundtrip") + f"objects/{obj_id}/",
-        auth=server.auth("subscriber"),
-        headers={"Accept": TAXII},
-        timeout=10,
+def taxii_get(server: LiveServer, url: str, **params: str) -> requests.Response:
+    """A TAXII GET as the subscriber, whatever it answers."""
+    return requests.get(
+        url, params=params, auth=server.auth("subscriber"), headers={"Accept": TAXII}, timeout=10
     )
+
+
+def fetched(server: LiveServer, obj_id: str) -> dict[str, Any]:
+    response = taxii_get(server, server.collection_url("roundtrip") + f"objects/{obj_id}/")
     assert response.status_code == 200, response.text
     (obj,) = response.json()["objects"]
     return obj  # type: ignore[no-any-return]
@@ -99,42 +101,24 @@ def test_a_real_change_under_the_same_version_is_still_a_conflict(server: LiveSe
 
 def test_retry_after_only_on_429_and_503(server: LiveServer) -> None:
     for path in ("/taxii2/", server.collection_url("roundtrip") + "objects/"):
-        response = requests.get(
-            path if path.startswith("http") else server.url + path,
-            auth=server.auth("subscriber"),
-            headers={"Accept": TAXII},
-            timeout=10,
-        )
+        response = taxii_get(server, path if path.startswith("http") else server.url + path)
         assert response.status_code == 200
         assert "Retry-After" not in response.headers
-    missing = requests.get(
+    missing = taxii_get(
+        server,
         server.collection_url("roundtrip") + "objects/indicator--00000000-0000-4000-8000-000000000000/",
-        auth=server.auth("subscriber"),
-        headers={"Accept": TAXII},
-        timeout=10,
     )
     assert missing.status_code == 404 and "Retry-After" not in missing.headers
 
 
 def test_an_empty_page_reports_no_dates_unless_asked_from_somewhere(server: LiveServer) -> None:
     url = server.collection_url("empty") + "objects/"
-    plain = requests.get(url, auth=server.auth("subscriber"), headers={"Accept": TAXII}, timeout=10)
+    plain = taxii_get(server, url)
     assert plain.status_code == 200 and plain.json().get("objects", []) == []
     assert "X-TAXII-Date-Added-First" not in plain.headers
     assert "X-TAXII-Date-Added-Last" not in plain.headers
-    manifest = requests.get(
-        server.collection_url("empty") + "manifest/",
-        auth=server.auth("subscriber"),
-        headers={"Accept": TAXII},
-        timeout=10,
-    )
+    manifest = taxii_get(server, server.collection_url("empty") + "manifest/")
     assert manifest.status_code == 200 and "X-TAXII-Date-Added-Last" not in manifest.headers
-    since = requests.get(
-        url,
-        params={"added_after": "2026-01-01T00:00:00.000000Z"},
-        auth=server.auth("subscriber"),
-        headers={"Accept": TAXII},
-        timeout=10,
-    )
+    since = taxii_get(server, url, added_after="2026-01-01T00:00:00.000000Z")
     # A poller resuming from a position keeps it: the empty page echoes it.
     assert since.headers["X-TAXII-Date-Added-Last"] == "2026-01-01T00:00:00.000000Z"
