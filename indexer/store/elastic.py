@@ -32,6 +32,7 @@ from elasticsearch.helpers import streaming_bulk
 from elasticsearch.serializer import JSONSerializer
 
 from config.media import STIX_MEDIA_TYPE
+from config.secret import redact_urls
 from config.settings import ElasticsearchSettings
 from indexer.errors import StoreError
 from indexer.search.model import (
@@ -167,7 +168,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
     # -- connection -------------------------------------------------------------------------
     @property
     def where(self) -> str:
-        return ", ".join(self.settings.hosts)
+        """The hosts, as errors and logs name them: credentials in a host URL are masked."""
+        return redact_urls(", ".join(self.settings.hosts))
 
     def _es(self) -> Elasticsearch:
         if self._client is None or self._pid != os.getpid():  # connection pools must not cross a fork

@@ -304,6 +304,20 @@ def test_the_cli_names_an_unreachable_elasticsearch_and_exits_2(tmp_path: Path) 
     assert "Traceback" not in done.stderr
 
 
+def test_the_cli_masks_the_password_in_the_url_it_names(tmp_path: Path) -> None:
+    port = free_port()
+    done = cli(
+        tmp_path,
+        "init",
+        CYBERLAB_STORE__BACKEND="elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=f"http://cyberlab:s3cret-pw@127.0.0.1:{port}",
+        CYBERLAB_STORE__ELASTICSEARCH__REQUEST_TIMEOUT="2",
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"Elasticsearch at http://cyberlab:********@127.0.0.1:{port} is unreachable" in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout
+
+
 def test_elasticsearch_down_during_a_request_is_a_taxii_503_with_retry_after(tmp_path: Path) -> None:
     """Nothing listens at the configured URL: the server still answers, in TAXII's words."""
     server = start_server(
