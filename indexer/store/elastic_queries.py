@@ -262,7 +262,8 @@ def search_docs_of(ids: list[str], leave_out: list[str]) -> dict[str, Any]:
     return {
         "size": WALK,
         "track_total_hits": False,
-        "_source": ["doc_key", "sightings", "organizations"],
+        # What indexing one again whole takes (ElasticStore._recounted), and its counts.
+        "_source": ["doc_key", "collection", "id", "version", "date_added", "sightings", "organizations"],
         "query": {"bool": query},
         "sort": [{"doc_key": "asc"}],
     }

@@ -32,6 +32,7 @@ from tests.data import (
     URL,
     V6,
     numbered_indicator,
+    sighting,
     stix_id,
 )
 
@@ -150,6 +151,22 @@ def test_a_new_version_replaces_the_old_in_the_index(filled: Store) -> None:
     older = {**IP, "modified": "2026-02-01T00:00:00.000Z", "name": "older"}
     filled.add_objects(COLL, [new(older)])  # an older version arriving late changes nothing
     assert ask(filled, text="older") == []
+
+
+def test_a_later_sighting_keeps_the_sighted_document_findable_by_text(store: Store) -> None:
+    """A sighting written after its indicator updates the indicator's counts; the indicator must
+    still be found by its words (Elasticsearch once updated the counts in place, which rebuilt the
+    document from its _source, where the words are left out)."""
+    indicator = numbered_indicator(
+        500, "[domain-name:value = 'host.later.example']", "2026-02-05T20:00:00.000Z", name="later host"
+    )
+    store.add_objects(COLL, [new(indicator)])
+    store.add_objects(COLL, [new(sighting(500, indicator["id"], ORG_A, 3, "2026-03-01T00:00:00.000Z"))])
+    found = store.search(SearchQuery(collections=(COLL,), text="later", min_sightings=3))
+    assert [hit.id for hit in found.hits] == [indicator["id"]]
+    assert [
+        hit.id for hit in store.search(SearchQuery(collections=(COLL,), text="host.later.example")).hits
+    ] == [indicator["id"]]
 
 
 def test_delete_updates_the_index(filled: Store) -> None:
