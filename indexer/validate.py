@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +242,7 @@ def _check_pattern(obj: dict[str, Any]) -> None:
         raise InvalidObjectError(f"invalid STIX pattern: {errors[0]}")
 
 
-def _check_pattern_names(found: list[Comparison]) -> None:
+def _check_pattern_names(found: Sequence[Comparison]) -> None:
     """Object types and top-level property names must be STIX names (section 3.1); a custom SCO
     type is fine, `ab` or `ipv4_addr` is not."""
     for comparison in found:
@@ -262,7 +262,7 @@ def _check_pattern_names(found: list[Comparison]) -> None:
             )
 
 
-def _hashes_well_formed(found: list[Comparison]) -> bool:
+def _hashes_well_formed(found: Sequence[Comparison]) -> bool:
     """The grammar parser also checks hash values; the fast path only takes the ones it can vouch for."""
     for comparison in found:
         if "hashes." not in comparison.path or comparison.operator not in ("=", "!="):
