@@ -57,7 +57,11 @@ BENCHES = [
     Bench("misp_fidelity", ("misp_fidelity.py",), "| exported values: ip"),
     Bench(
         "taxii_bench",
-        ("taxii_bench.py", *["--sizes", "300", "--repeats", "5", "--clients", "2", "--seconds", "1", "--post-objects", "200"]),
+        (
+            "taxii_bench.py",
+            *("--sizes", "300", "--repeats", "5", "--clients", "2"),
+            *("--seconds", "1", "--post-objects", "200"),
+        ),
         "| server | objects | pages/s",
     ),
     Bench(
