@@ -78,11 +78,10 @@ def prepare_object(obj: Any, collection: CollectionSettings, validate: bool = Tr
 
     validate=False skips the STIX check for objects the caller has just validated itself.
     """
-    max_depth = pattern.LIMITS.max_object_depth
-    if too_deep(obj, max_depth):  # before any recursive code (schemas, orjson) sees it
-        raise InvalidObjectError(f"the object nests deeper than {max_depth} levels")
     if validate:
-        validate_stix_object(obj)
+        validate_stix_object(obj)  # (which checks the depth first)
+    elif too_deep(obj, pattern.LIMITS.max_object_depth):  # before recursive code (orjson) sees it
+        raise InvalidObjectError(f"the object nests deeper than {pattern.LIMITS.max_object_depth} levels")
     # Always, even for objects the caller validated: values become blocklist lines.
     problem = object_problem(obj)
     if problem:

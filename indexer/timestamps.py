@@ -6,6 +6,7 @@ the API speaks RFC 3339 with microseconds, as TAXII 2.1 asks for date_added head
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -17,7 +18,38 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_timestamp(text: str) -> int:
     """Parse an RFC 3339 timestamp into microseconds since the epoch; ValueError if malformed."""
-    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    # One object's created/modified/valid_from are read by validation, the version and the search
+    # document, and a feed repeats them across objects: cache by text. Short texts only, so that
+    # the cache's keys stay small (a valid timestamp is at most 35 characters).
+    return _cached_parse(text) if len(text) <= 40 else _parse(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _cached_parse(text: str) -> int:
+    return _parse(text)  # (an error is not cached)
+
+
+def _parse(text: str) -> int:
+    if len(text) == 24:  # the common shape, YYYY-MM-DDTHH:MM:SS.fffZ, without the regex
+        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19] + text[20:23]
+        if (
+            text[4] == text[7] == "-"
+            and text[10] == "T"
+            and text[13] == text[16] == ":"
+            and text[19] == "."
+            and text[23] == "Z"
+            and digits.isascii()
+            and digits.isdigit()
+        ):
+            moment = datetime(
+                int(digits[0:4]), int(digits[4:6]), int(digits[6:8]),
+                int(digits[8:10]), int(digits[10:12]), min(int(digits[12:14]), 59), int(digits[14:17]) * 1000,
+                tzinfo=UTC,
+            )  # fmt: skip
+            return _to_micros(moment)
+    match = _RFC3339.match(text)
     if not match:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

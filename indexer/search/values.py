@@ -9,7 +9,7 @@ labels reversed (com.example.www) so that "example.com and its subdomains" is a 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,7 +111,7 @@ def pattern_values(pattern: str) -> list[Value]:
     return list(dict.fromkeys(values))
 
 
-def _flattenable_paths(tokens: list[Token]) -> list[int]:
+def _flattenable_paths(tokens: Sequence[Token]) -> list[int]:
     """Indexes (among the pattern's comparisons) of those in observations that may be flattened."""
     path_index: dict[int, int] = {}
     for position, token in enumerate(tokens):
@@ -176,7 +176,7 @@ def _flattenable_paths(tokens: list[Token]) -> list[int]:
     return picked if position >= len(tokens) else []  # trailing tokens: not a pattern we understand
 
 
-def _observation(tokens: list[Token], start: int, end: int, path_index: dict[int, int]) -> list[int]:
+def _observation(tokens: Sequence[Token], start: int, end: int, path_index: dict[int, int]) -> list[int]:
     inside = range(start + 1, end - 1)
     types, joined_by_and = set(), False
     for i in inside:

@@ -68,6 +68,8 @@ _TEXT_AND_KEYWORD = {"type": "text", "fields": {"raw": {"type": "keyword", "igno
 
 def words(text: str) -> str:
     """The words of a text, lowercased and without accents, separated by spaces."""
+    if text.isascii():  # most texts: NFKD changes nothing and nothing is a combining mark
+        return " ".join(_WORD.findall(text.lower()))
     plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return " ".join(_WORD.findall(plain.lower()))
 

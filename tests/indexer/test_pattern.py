@@ -56,6 +56,20 @@ def test_limits_are_settings() -> None:
         comparisons("[a:b = 'x' OR a:b = 'y']", tight)
 
 
+def test_cached_tokens_do_not_escape_tighter_limits() -> None:
+    # Tokens are cached by pattern text: a pattern first read under loose limits is still
+    # refused under tighter ones (the limits are part of the cache key), and an error is not
+    # remembered as a result.
+    pattern = "[a:b = 'x' OR a:b = 'y'] AND [(a:b = 'z')]"
+    assert len(comparisons(pattern)) == 3
+    assert tokenize(pattern) is tokenize(pattern)  # the second read is the cached one
+    with pytest.raises(PatternError, match="more than 2 comparisons"):
+        comparisons(pattern, ValidationSettings(max_pattern_comparisons=2))
+    with pytest.raises(PatternError, match="nests deeper than 1"):
+        tokenize(pattern, ValidationSettings(max_pattern_depth=1))
+    assert len(comparisons(pattern)) == 3
+
+
 @pytest.mark.parametrize(
     ("kind", "value", "ok"),
     [

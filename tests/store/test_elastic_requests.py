@@ -95,6 +95,8 @@ def test_plain_text_search_reads_no_syntax() -> None:
     ]
     assert q.text_query("* --", advanced=False) == {"match_none": {}}
     assert q.words("Évil.Example.com 198.51.100.7 snake_case") == "evil example com 198 51 100 7 snake case"
+    # the ASCII fast path and the normalizing one split alike
+    assert q.words("Evil.Example.com 198.51.100.7 snake_case") == "evil example com 198 51 100 7 snake case"
     assert body["sort"] == [{"_score": "desc"}, {"doc_key": "asc"}]
     assert body["track_total_hits"] == 10_001
     assert body["query"]["bool"]["filter"][:3] == [
