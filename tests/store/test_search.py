@@ -32,6 +32,7 @@ from tests.data import (
     URL,
     V6,
     numbered_indicator,
+    sighting,
     stix_id,
 )
 
@@ -318,8 +319,8 @@ def brute_force_facets(store: Store, query: SearchQuery) -> dict[str, dict[str, 
 
 
 def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Facets of a filtered search (text, access, type, TLP, source, label, dates, CIDR) are exact,
-    and follow new versions and deletes."""
+    """Facets of a filtered search (text, access, type, TLP, source, label, dates, validity,
+    sightings, revoked, CIDR) are exact, and follow new versions, deletes and new sightings."""
     if isinstance(filled, EmbeddedStore):
         from indexer.store import embedded_search
 
@@ -333,6 +334,8 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
             labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
             external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
             object_marking_refs=[(TLP1_GREEN, TLP1_AMBER)[i % 2]] if i % 5 else [],
+            **({"valid_until": "2026-02-10T00:00:00.000Z"} if i % 7 == 0 else {}),
+            **({"revoked": True} if i % 9 == 0 else {}),
         )
         for i in range(30)
     ]
@@ -351,6 +354,21 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
         dict(labels=("phishing",), collections=(COLL, OTHER)),
         dict(first_seen_after=0, max_tlp=1),
         dict(text="facet", last_seen_after=parse_timestamp("2026-02-15T00:00:00Z")),
+        dict(
+            text="facet",
+            max_tlp=2,
+            labels=("scanner",),
+            last_seen_after=parse_timestamp("2026-02-05T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-20T00:00:00Z"),
+        ),
+        dict(text="facet", first_seen_before=parse_timestamp("2026-01-01T00:00:00Z"), revoked=False),
+        dict(text="facet", valid_at=parse_timestamp("2026-02-12T00:00:00Z")),
+        dict(valid_at=parse_timestamp("2026-02-12T00:00:00Z"), collections=(COLL, OTHER)),
+        dict(last_seen_before=parse_timestamp("2026-02-10T00:00:00Z"), types=("indicator",)),
+        dict(revoked=True),
+        dict(min_sightings=1),
+        dict(text="facet", min_sightings=3),
+        dict(text="facet", values=("host3.facet.example",)),
         dict(cidr="198.51.100.0/24"),
     ]
 
@@ -362,6 +380,9 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
     check()
     filled.add_objects(COLL, [new({**varied[1], "modified": "2026-05-01T00:00:00.000Z", "labels": ["new"]})])
     filled.delete_object(COLL, varied[2]["id"])
+    # Sightings change a document's row in place: the narrow row must follow.
+    filled.add_objects(COLL, [new(sighting(400, varied[4]["id"], ORG_A, 3, "2026-03-01T00:00:00.000Z"))])
+    assert filled.search(SearchQuery(collections=(COLL,), text="facet", min_sightings=3)).total == 1
     check()
 
 
@@ -388,6 +409,16 @@ def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> Non
         assert result.facets == exact and result.facets_sample == 0, sample
     sampled = store.search(replace(query, facet_sample=40))
     assert 0 < sampled.facets_sample < 200  # about 40 of the 200 were counted
+    # With a date filter the sample is of the text's matches and scaled to those in the dates.
+    late = replace(query, last_seen_after=parse_timestamp("2026-02-15T00:00:00Z"))
+    late_exact = brute_force_facets(store, late)
+    assert late_exact["type"] == {"indicator": 98}
+    late_sampled = store.search(replace(late, facet_sample=40))
+    assert 0 < late_sampled.facets_sample < 98
+    assert 49 <= late_sampled.facets["type"]["indicator"] <= 196, late_sampled.facets
+    latest = replace(query, last_seen_after=parse_timestamp("2026-02-25T00:00:00Z"), facet_sample=40)
+    few = store.search(latest)  # 28 in the dates: at most the sample size, so counted exactly
+    assert few.facets_sample == 0 and few.facets == brute_force_facets(store, latest)
     assert abs(sampled.facets["type"]["indicator"] - 200) <= 1  # scaled up to every match
     assert set(sampled.facets["label"]) == {"phishing", "scanner"}
     assert all(40 <= n <= 160 for n in sampled.facets["label"].values()), sampled.facets
