@@ -463,12 +463,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
     facets: dict[str, dict[str, int]] = {}
     sample = 0
     if query.facets:
-        if _only_access(query):
-            facets = _counted_facets(conn, query)
-        elif FACETS_BY_SET:
-            facets, sample = _set_facets(conn, query, match, where, params)
-        else:
-            facets = _scanned_facets(conn, where, params)
+        facets, sample = _facets(conn, query, match, where, params)
     histogram = _histogram(conn, where, params) if query.histogram else []
     hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
     return SearchResult(
@@ -480,6 +475,24 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         histogram=histogram,
         facets_sample=sample,
     )
+
+
+def facets_alone(conn: sqlite3.Connection, query: SearchQuery) -> tuple[dict[str, dict[str, int]], int]:
+    """The facets search() would answer for `query`, without its hits or total (the benchmark
+    times them apart)."""
+    match = fts_query(query.text, query.advanced)
+    where, params, _ = conditions(query, match)
+    return _facets(conn, query, match, where, params)
+
+
+def _facets(
+    conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
+) -> tuple[dict[str, dict[str, int]], int]:
+    if _only_access(query):
+        return _counted_facets(conn, query), 0
+    if FACETS_BY_SET:
+        return _set_facets(conn, query, match, where, params)
+    return _scanned_facets(conn, where, params), 0
 
 
 BROAD_MATCHES = 5_000
