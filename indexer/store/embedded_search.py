@@ -456,10 +456,7 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         rows, positions = _page(conn, page_query, page_where, page_params, still_selective, "")
     else:
         rows, positions = _page(conn, query, where, params, selective, match)
-    counted = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
-        (*params, TOTAL_CAP + 1),
-    ).fetchone()[0]
+    counted = _total(conn, query, match, where, params)
     facets: dict[str, dict[str, int]] = {}
     sample = 0
     if query.facets:
@@ -474,6 +471,31 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         facets=facets,
         histogram=histogram,
         facets_sample=sample,
+    )
+
+
+def _total(
+    conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
+) -> int:
+    """The matches, counted up to TOTAL_CAP + 1."""
+    if match:
+        rest, rest_params, rest_selective = conditions(query, "")
+        if not rest_selective:
+            # The text's matches drive, streamed, and the count stops at the cap: `rowid IN
+            # (...)` would first collect every match (200k for a common word at 1M).
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts"
+                    " CROSS JOIN search_docs d ON d.rowid = search_fts.rowid"
+                    f" WHERE search_fts MATCH ? AND {' AND '.join(rest)} LIMIT ?)",
+                    (match, *rest_params, TOTAL_CAP + 1),
+                ).fetchone()[0]
+            )
+    return int(
+        conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
+            (*params, TOTAL_CAP + 1),
+        ).fetchone()[0]
     )
 
 
