@@ -456,11 +456,12 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         rows, positions = _page(conn, page_query, page_where, page_params, still_selective, "")
     else:
         rows, positions = _page(conn, query, where, params, selective, match)
-    counted = _total(conn, query, match, where, params)
     facets: dict[str, dict[str, int]] = {}
-    sample = 0
+    sample, matched = 0, None
     if query.facets:
-        facets, sample = _facets(conn, query, match, where, params)
+        facets, sample, matched = _facets(conn, query, match, where, params)
+    # Exact facets have counted every match already: their sum is the total.
+    counted = _total(conn, query, match, where, params) if matched is None else matched
     histogram = _histogram(conn, where, params) if query.histogram else []
     hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
     return SearchResult(
@@ -499,22 +500,23 @@ def _total(
     )
 
 
-def facets_alone(conn: sqlite3.Connection, query: SearchQuery) -> tuple[dict[str, dict[str, int]], int]:
-    """The facets search() would answer for `query`, without its hits or total (the benchmark
-    times them apart)."""
+def facets_alone(conn: sqlite3.Connection, query: SearchQuery) -> dict[str, dict[str, int]]:
+    """The facets search() would answer for `query`, without its hits (the benchmark times them
+    apart)."""
     match = fts_query(query.text, query.advanced)
     where, params, _ = conditions(query, match)
-    return _facets(conn, query, match, where, params)
+    return _facets(conn, query, match, where, params)[0]
 
 
 def _facets(
     conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
-) -> tuple[dict[str, dict[str, int]], int]:
+) -> tuple[dict[str, dict[str, int]], int, int | None]:
+    """Facets, the sample size (0: exact) and, when they counted every match, how many."""
     if _only_access(query):
-        return _counted_facets(conn, query), 0
+        return _counted_facets(conn, query), 0, None
     if FACETS_BY_SET:
         return _set_facets(conn, query, match, where, params)
-    return _scanned_facets(conn, where, params), 0
+    return _scanned_facets(conn, where, params), 0, None
 
 
 BROAD_MATCHES = 5_000
@@ -632,9 +634,10 @@ FACETS_BY_SET = True
 
 def _set_facets(
     conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
-) -> tuple[dict[str, dict[str, int]], int]:
-    """Facet counts of a filtered search, in one pass over the matches' facet sets, and 0 when
-    they are exact, else the number of matches sampled (query.facet_sample, text only).
+) -> tuple[dict[str, dict[str, int]], int, int | None]:
+    """Facet counts of a filtered search, in one pass over the matches' facet sets; 0 when
+    they are exact, else the number of matches sampled (query.facet_sample, text only); and when
+    exact, the number of matches (each is in one set: the sum of the sets' counts).
 
     Matches are counted per facet set (over search_facet_docs, a narrow table that stays in
     cache), then each set's count is added to its type, TLP, sources and labels. When the filters
@@ -730,7 +733,7 @@ def _set_facets(
         facet: dict(sorted(bucket.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES])
         for facet, bucket in counts.items()
     }
-    return facets, sample
+    return facets, sample, None if sample else sum(row[-1] for row in rows)
 
 
 FACET_CHUNK = 1_000_000  # rowids per group_concat below: bounds the string to a few MB
@@ -778,9 +781,15 @@ def _text_set_counts(
             # Knuth's multiplicative hash of the rowid, mod 2^32 (exact integers below 3e9 rows).
             keep = " AND (search_fts.rowid * 2654435761) % 4294967296 < ?"
             extra = (int(sample / matches * 2**32),)
-    # With row filters, the sample's size before them scales it up: count both in one pass
-    # (group_concat skips the NULL of a row the filters leave out).
-    wanted = f"CASE WHEN {' AND '.join(row_where)} THEN f.facet_set END" if row_where else "f.facet_set"
+    # A sample with row filters is scaled up by its size before them: count both in one pass
+    # (group_concat skips the NULL of a row the filters leave out). Otherwise the row filters
+    # leave their rows out before group_concat.
+    if keep and row_where:
+        wanted, wanted_params = f"CASE WHEN {' AND '.join(row_where)} THEN f.facet_set END", row_params
+        rows_sql, rows_params = "", []
+    else:
+        wanted, wanted_params = "f.facet_set", []
+        rows_params = row_params
     counts: Counter[str] = Counter()
     hashed = 0
     newest = conn.execute("SELECT MAX(doc) FROM search_facet_docs").fetchone()[0] or 0
@@ -788,8 +797,8 @@ def _text_set_counts(
         seen, joined = conn.execute(
             f"SELECT COUNT(*), group_concat({wanted}) FROM search_fts"
             " CROSS JOIN search_facet_docs f ON f.doc = search_fts.rowid"  # CROSS: FTS drives
-            f" WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?{keep}",
-            (*row_params, match, low, low + FACET_CHUNK, *extra),
+            f" WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?{keep}{rows_sql}",
+            (*wanted_params, match, low, low + FACET_CHUNK, *extra, *rows_params),
         ).fetchone()
         hashed += seen
         if joined:
