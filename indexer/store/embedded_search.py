@@ -29,8 +29,9 @@ from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.search.values import ip_range, reverse_domain
 
-SEARCH_SCHEMA_VERSION = 4  # 2: search_facets; 3: search_facet_sets, search_facet_docs;
-# 4: search_facet_docs also holds the row filters (first/last seen, valid_until, revoked, sightings)
+SEARCH_SCHEMA_VERSION = 5  # 2: search_facets; 3: search_facet_sets, search_facet_docs;
+# 5: search_facet_docs also holds the row filters (first/last seen, valid_until, revoked,
+# sightings), search_facet_days
 TOTAL_CAP = 10_000  # past this, totals say "10,000+" (as Elasticsearch's track_total_hits does)
 HISTOGRAM_DAYS = 365
 DAY = 86_400_000_000
@@ -148,6 +149,27 @@ END;
 CREATE TRIGGER IF NOT EXISTS search_facet_docs_ad AFTER DELETE ON search_docs BEGIN
     DELETE FROM search_facet_docs WHERE doc = old.rowid;
 END;
+
+-- Documents per (date: 0 first_seen, 1 last_seen; UTC day; facet set), kept by triggers on the
+-- narrow table: the facets of a search filtered by one date's range alone are a sum over its
+-- whole days, the edge days counted exactly along the date's index. Day k holds
+-- [k, k + 1) days since 1970-01-01; day 0 also holds every earlier time.
+CREATE TABLE IF NOT EXISTS search_facet_days (
+    col INTEGER NOT NULL, day INTEGER NOT NULL, facet_set INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (col, day, facet_set)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS search_facet_days_ai AFTER INSERT ON search_facet_docs BEGIN
+    INSERT INTO search_facet_days VALUES (0, MAX(new.first_seen, 0) / 86400000000, new.facet_set, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO search_facet_days VALUES (1, MAX(new.last_seen, 0) / 86400000000, new.facet_set, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS search_facet_days_ad AFTER DELETE ON search_facet_docs BEGIN
+    INSERT INTO search_facet_days VALUES (0, MAX(old.first_seen, 0) / 86400000000, old.facet_set, -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
+    INSERT INTO search_facet_days VALUES (1, MAX(old.last_seen, 0) / 86400000000, old.facet_set, -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
+END;
 """
 
 _SKIPPED_TYPES = ("marking-definition", "relationship")
@@ -157,13 +179,14 @@ _SKIPPED_TYPES = ("marking-definition", "relationship")
 def ensure_search_index(conn: sqlite3.Connection) -> bool:
     """Create the search tables; fill them from the stored objects if they are new. True if filled."""
     found = _version(conn)
-    if found is not None and found < 4:
+    if found is not None and found < 5:
         # CREATE ... IF NOT EXISTS would keep the older narrow table and its trigger: drop them
         # (derived data, refilled below from search_docs; an open that stops in between finds
         # the old version again and does it over).
         with conn:
             conn.execute("DROP TRIGGER IF EXISTS search_facet_docs_ai")
             conn.execute("DROP TABLE IF EXISTS search_facet_docs")
+            conn.execute("DROP TABLE IF EXISTS search_facet_days")
     conn.executescript(SEARCH_SCHEMA)
     if found is not None:
         if found < SEARCH_SCHEMA_VERSION:  # an index from before kept facets: count it once
@@ -211,6 +234,7 @@ def _count_facets(conn: sqlite3.Connection) -> None:
 
 def _fill_facet_sets(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM search_facet_docs")
+    conn.execute("DELETE FROM search_facet_days")  # refilled by its triggers below
     conn.execute(
         "INSERT INTO search_facet_sets (collection, tlp_rank, type, tlp, sources, labels)"
         " SELECT DISTINCT collection, COALESCE(tlp_rank, -1), type, COALESCE(tlp, ''), sources, labels"
@@ -691,11 +715,14 @@ def _set_facets(
                 )
                 set_params.extend(wanted)
         row_where, row_params = row_conditions(query, "f")
+        dates = _one_date_range(query)
         if match:
             visible = f"SELECT s.id FROM search_facet_sets s WHERE {' AND '.join(set_where)}"
             per_set, sample, scale = _text_set_counts(
                 conn, match, query.facet_sample, row_where, row_params, visible, set_params
             )
+        elif dates is not None:
+            per_set = _day_set_counts(conn, *dates)
         elif row_where:
             per_set = _row_set_counts(conn, row_where, row_params)
         else:
@@ -810,6 +837,51 @@ def _text_set_counts(
     if not keep:
         return per_set, 0, 1.0
     return per_set, sampled, matches / hashed
+
+
+def _one_date_range(query: SearchQuery) -> tuple[str, int | None, int | None] | None:
+    """(column, lowest, highest: inclusive, None: open) when the only row filter is one date's
+    range, else None."""
+    first = (query.first_seen_after, query.first_seen_before)
+    last = (query.last_seen_after, query.last_seen_before)
+    others = (query.valid_at, query.min_sightings, query.revoked)
+    if any(v is not None for v in others) or (first != (None, None)) == (last != (None, None)):
+        return None
+    return ("first_seen", *first) if first != (None, None) else ("last_seen", *last)
+
+
+def _day_set_counts(conn: sqlite3.Connection, column: str, lo: int | None, hi: int | None) -> dict[int, int]:
+    """Documents per facet set whose `column` is in [lo, hi]: the kept counts of the whole days
+    inside the range, plus an exact count of the edges (along the date's index, joined to the
+    narrow table: no wide row is read)."""
+    first_day = 0 if lo is None else max(1, -(-lo // DAY))  # day 0 starts at -infinity
+    last_day = None if hi is None else (hi + 1) // DAY - 1
+    counts: Counter[int] = Counter()
+    edges: list[tuple[int | None, int | None]] = []  # [low, high) ranges counted exactly
+    if last_day is None or first_day <= last_day:
+        rows = conn.execute(
+            "SELECT facet_set, SUM(n) FROM search_facet_days WHERE col = ? AND day >= ? AND day <= ?"
+            " GROUP BY facet_set",
+            (0 if column == "first_seen" else 1, first_day, 2**62 if last_day is None else last_day),
+        )
+        counts.update({int(set_id): int(n) for set_id, n in rows})
+        if lo is not None and lo < first_day * DAY:
+            edges.append((lo, first_day * DAY))
+        if last_day is not None and hi is not None and (last_day + 1) * DAY <= hi:
+            edges.append(((last_day + 1) * DAY, hi + 1))
+    else:
+        edges.append((lo, None if hi is None else hi + 1))
+    for low, high in edges:
+        bounds = [f"d.{column} >= ?"] if low is not None else []
+        bounds += [f"d.{column} < ?"] if high is not None else []
+        (joined,) = conn.execute(
+            f"SELECT group_concat(f.facet_set) FROM search_docs d INDEXED BY ix_search_docs_{column}"
+            f" CROSS JOIN search_facet_docs f ON f.doc = d.rowid WHERE {' AND '.join(bounds) or 'true'}",
+            [b for b in (low, high) if b is not None],
+        ).fetchone()
+        if joined:
+            counts.update(int(set_id) for set_id in joined.split(","))
+    return {set_id: n for set_id, n in counts.items() if n}
 
 
 def _row_set_counts(conn: sqlite3.Connection, row_where: list[str], row_params: list[Any]) -> dict[int, int]:

@@ -364,7 +364,7 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
         numbered_indicator(
             100 + i,
             f"[domain-name:value = 'host{i}.facet.example']",
-            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            f"2026-02-{1 + i % 28:02d}T{i * 5 % 24:02d}:00:00.000Z",  # at all hours: edge days
             name=f"facet host {i}",
             labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
             external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
@@ -401,6 +401,23 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
         dict(valid_at=parse_timestamp("2026-02-12T00:00:00Z"), collections=(COLL, OTHER)),
         dict(last_seen_before=parse_timestamp("2026-02-10T00:00:00Z"), types=("indicator",)),
         dict(revoked=True),
+        # One date's range alone: kept counts per day, the edges counted exactly.
+        dict(last_seen_after=parse_timestamp("2026-02-10T00:00:00Z")),  # on a day's start
+        dict(last_seen_after=parse_timestamp("2026-02-10T12:00:00Z")),  # mid-day
+        dict(last_seen_after=parse_timestamp("2026-02-10T12:00:00Z"), max_tlp=1),
+        dict(last_seen_before=parse_timestamp("2026-02-10T00:00:00Z")),  # takes that midnight in
+        dict(
+            last_seen_after=parse_timestamp("2026-02-03T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-20T23:59:59.999999Z"),
+            collections=(COLL, OTHER),
+        ),
+        dict(
+            last_seen_after=parse_timestamp("2026-02-07T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-07T06:00:00Z"),
+        ),  # within one day
+        dict(first_seen_after=parse_timestamp("2026-01-01T00:00:00.000001Z")),
+        dict(first_seen_before=parse_timestamp("2026-01-01T00:00:00Z"), labels=("c2",)),
+        dict(first_seen_before=0),
         dict(min_sightings=1),
         dict(text="facet", min_sightings=3),
         dict(text="facet", values=("host3.facet.example",)),
