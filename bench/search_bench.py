@@ -157,6 +157,15 @@ def cases(size: int) -> dict[str, list[SearchQuery]]:
             q(first_seen_after=parse_timestamp("2026-10-15T00:00:00Z"), facets=True, limit=1)
         ]
         * FACET_RUNS,
+        "facets, 20% (date range, mid-day edges)": [
+            q(
+                last_seen_after=parse_timestamp("2026-10-15T07:30:00Z"),
+                last_seen_before=parse_timestamp("2026-10-20T13:00:00Z"),
+                facets=True,
+                limit=1,
+            )
+        ]
+        * FACET_RUNS,
     }
 
 
