@@ -10,8 +10,10 @@ the same transaction as the write that changes it, so a search never disagrees w
 - search_facets: counts by type, TLP, source and label per (collection, TLP rank), kept by
   triggers, so the facets of an unfiltered search are a sum over a small table, not a scan;
 - search_facet_sets / search_facet_docs: each document's facet set (collection, TLP rank, type,
-  TLP, sources, labels: few distinct ones) and a narrow rowid -> set table, kept by triggers, so
-  the facets of a filtered search are one GROUP BY over small rows, not four over the documents.
+  TLP, sources, labels: few distinct ones) and a narrow rowid -> (set, dates, sightings, revoked)
+  table, kept by triggers, so the facets of a filtered search are one pass over small rows, not
+  four GROUP BYs over the documents, and date, validity, sighting and revoked filters are
+  answered from the narrow row too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from indexer.search.docs import relationship_ends, search_doc, sighting_doc, tlp
 from indexer.search.model import Hit, Related, SearchQuery, SearchResult, SearchSyntaxError, SightingSummary
 from indexer.search.values import ip_range, reverse_domain
 
-SEARCH_SCHEMA_VERSION = 3  # 2: search_facets; 3: search_facet_sets, search_facet_docs
+SEARCH_SCHEMA_VERSION = 5  # 2: search_facets; 3: search_facet_sets, search_facet_docs;
+# 5: search_facet_docs also holds the row filters (first/last seen, valid_until, revoked,
+# sightings), search_facet_days
 TOTAL_CAP = 10_000  # past this, totals say "10,000+" (as Elasticsearch's track_total_hits does)
 HISTOGRAM_DAYS = 365
 DAY = 86_400_000_000
@@ -117,20 +121,54 @@ CREATE TABLE IF NOT EXISTS search_facet_sets (
     tlp TEXT NOT NULL, sources TEXT NOT NULL, labels TEXT NOT NULL,
     UNIQUE (collection, tlp_rank, type, tlp, sources, labels)
 );
-CREATE TABLE IF NOT EXISTS search_facet_docs (doc INTEGER PRIMARY KEY, facet_set INTEGER NOT NULL);
+-- The columns of search_docs that row filters read (the same names, so one condition serves
+-- both): a text + date search counts its facets here without reading the wide document rows.
+CREATE TABLE IF NOT EXISTS search_facet_docs (
+    doc INTEGER PRIMARY KEY, facet_set INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, valid_until INTEGER,
+    revoked INTEGER NOT NULL, sightings INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS ix_search_facet_docs_set ON search_facet_docs (facet_set);  -- count w/o sort
 CREATE TRIGGER IF NOT EXISTS search_facet_docs_ai AFTER INSERT ON search_docs BEGIN
     INSERT INTO search_facet_sets (collection, tlp_rank, type, tlp, sources, labels)
         VALUES (new.collection, COALESCE(new.tlp_rank, -1), new.type, COALESCE(new.tlp, ''), new.sources,
                 new.labels)
         ON CONFLICT DO NOTHING;
-    INSERT INTO search_facet_docs (doc, facet_set) SELECT new.rowid, s.id FROM search_facet_sets s
+    INSERT INTO search_facet_docs (doc, facet_set, first_seen, last_seen, valid_until, revoked, sightings)
+        SELECT new.rowid, s.id, new.first_seen, new.last_seen, new.valid_until, new.revoked, new.sightings
+        FROM search_facet_sets s
         WHERE s.collection = new.collection AND s.tlp_rank = COALESCE(new.tlp_rank, -1)
         AND s.type = new.type AND s.tlp = COALESCE(new.tlp, '') AND s.sources = new.sources
         AND s.labels = new.labels;
 END;
+-- Sightings are the one filtered column updated in place (a sighting of the document arrives).
+CREATE TRIGGER IF NOT EXISTS search_facet_docs_au AFTER UPDATE OF sightings ON search_docs
+    WHEN new.sightings IS NOT old.sightings BEGIN
+    UPDATE search_facet_docs SET sightings = new.sightings WHERE doc = new.rowid;
+END;
 CREATE TRIGGER IF NOT EXISTS search_facet_docs_ad AFTER DELETE ON search_docs BEGIN
     DELETE FROM search_facet_docs WHERE doc = old.rowid;
+END;
+
+-- Documents per (date: 0 first_seen, 1 last_seen; UTC day; facet set), kept by triggers on the
+-- narrow table: the facets of a search filtered by one date's range alone are a sum over its
+-- whole days, the edge days counted exactly along the date's index. Day k holds
+-- [k, k + 1) days since 1970-01-01; day 0 also holds every earlier time.
+CREATE TABLE IF NOT EXISTS search_facet_days (
+    col INTEGER NOT NULL, day INTEGER NOT NULL, facet_set INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (col, day, facet_set)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS search_facet_days_ai AFTER INSERT ON search_facet_docs BEGIN
+    INSERT INTO search_facet_days VALUES (0, MAX(new.first_seen, 0) / 86400000000, new.facet_set, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO search_facet_days VALUES (1, MAX(new.last_seen, 0) / 86400000000, new.facet_set, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS search_facet_days_ad AFTER DELETE ON search_facet_docs BEGIN
+    INSERT INTO search_facet_days VALUES (0, MAX(old.first_seen, 0) / 86400000000, old.facet_set, -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
+    INSERT INTO search_facet_days VALUES (1, MAX(old.last_seen, 0) / 86400000000, old.facet_set, -1)
+        ON CONFLICT DO UPDATE SET n = n - 1;
 END;
 """
 
@@ -140,12 +178,20 @@ _SKIPPED_TYPES = ("marking-definition", "relationship")
 # -- keeping the index ------------------------------------------------------------------------
 def ensure_search_index(conn: sqlite3.Connection) -> bool:
     """Create the search tables; fill them from the stored objects if they are new. True if filled."""
+    found = _version(conn)
+    if found is not None and found < 5:
+        # CREATE ... IF NOT EXISTS would keep the older narrow table and its trigger: drop them
+        # (derived data, refilled below from search_docs; an open that stops in between finds
+        # the old version again and does it over).
+        with conn:
+            conn.execute("DROP TRIGGER IF EXISTS search_facet_docs_ai")
+            conn.execute("DROP TABLE IF EXISTS search_facet_docs")
+            conn.execute("DROP TABLE IF EXISTS search_facet_days")
     conn.executescript(SEARCH_SCHEMA)
-    found = conn.execute("SELECT version FROM search_meta").fetchone()
     if found is not None:
-        if found[0] < SEARCH_SCHEMA_VERSION:  # an index from before kept facets: count it once
+        if found < SEARCH_SCHEMA_VERSION:  # an index from before kept facets: count it once
             with conn:
-                if found[0] < 2:
+                if found < 2:
                     _count_facets(conn)
                 _fill_facet_sets(conn)
                 conn.execute("UPDATE search_meta SET version = ?", (SEARCH_SCHEMA_VERSION,))
@@ -161,6 +207,14 @@ def ensure_search_index(conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     return True
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The search index's schema version; None when there is no index yet."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_meta'").fetchone() is None:
+        return None
+    found = conn.execute("SELECT version FROM search_meta").fetchone()
+    return None if found is None else int(found[0])
 
 
 def _count_facets(conn: sqlite3.Connection) -> None:
@@ -180,13 +234,16 @@ def _count_facets(conn: sqlite3.Connection) -> None:
 
 def _fill_facet_sets(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM search_facet_docs")
+    conn.execute("DELETE FROM search_facet_days")  # refilled by its triggers below
     conn.execute(
         "INSERT INTO search_facet_sets (collection, tlp_rank, type, tlp, sources, labels)"
         " SELECT DISTINCT collection, COALESCE(tlp_rank, -1), type, COALESCE(tlp, ''), sources, labels"
         " FROM search_docs WHERE true ON CONFLICT DO NOTHING"
     )
     conn.execute(
-        "INSERT INTO search_facet_docs (doc, facet_set) SELECT d.rowid, s.id FROM search_docs d"
+        "INSERT INTO search_facet_docs (doc, facet_set, first_seen, last_seen, valid_until, revoked,"
+        " sightings) SELECT d.rowid, s.id, d.first_seen, d.last_seen, d.valid_until, d.revoked,"
+        " d.sightings FROM search_docs d"
         " JOIN search_facet_sets s ON s.collection = d.collection AND s.tlp_rank = COALESCE(d.tlp_rank, -1)"
         " AND s.type = d.type AND s.tlp = COALESCE(d.tlp, '') AND s.sources = d.sources"
         " AND s.labels = d.labels"
@@ -358,22 +415,9 @@ def conditions(query: SearchQuery, match: str, probe_text: bool = False) -> tupl
     if query.tlp:
         where.append(f"d.tlp IN ({_marks(query.tlp)})")
         params.extend(query.tlp)
-    for sql, value in (
-        ("d.first_seen >= ?", query.first_seen_after),
-        ("d.first_seen <= ?", query.first_seen_before),
-        ("d.last_seen >= ?", query.last_seen_after),
-        ("d.last_seen <= ?", query.last_seen_before),
-        ("d.sightings >= ?", query.min_sightings),
-    ):
-        if value is not None:
-            where.append(sql)
-            params.append(value)
-    if query.valid_at is not None:
-        where.append("d.first_seen <= ? AND (d.valid_until IS NULL OR d.valid_until > ?)")
-        params.extend((query.valid_at, query.valid_at))
-    if query.revoked is not None:
-        where.append("d.revoked = ?")
-        params.append(int(query.revoked))
+    row_where, row_params = row_conditions(query, "d")
+    where.extend(row_where)
+    params.extend(row_params)
     # Never let the collection index drive: without statistics SQLite would rather scan it and
     # test (or sort) every row of a collection, when the few matching rowids of a selective
     # filter, or the sort column's index walked in order, find a page at once ("+" makes the
@@ -381,6 +425,30 @@ def conditions(query: SearchQuery, match: str, probe_text: bool = False) -> tupl
     # testing the collection finds a page quickly.
     where[0] = "+" + where[0]
     return where, params, selective
+
+
+def row_conditions(query: SearchQuery, alias: str) -> tuple[list[str], list[Any]]:
+    """The filters on a document's dates, sightings and revocation: columns that search_docs
+    and the narrow search_facet_docs both have, under the same names."""
+    where: list[str] = []
+    params: list[Any] = []
+    for sql, value in (
+        ("first_seen >= ?", query.first_seen_after),
+        ("first_seen <= ?", query.first_seen_before),
+        ("last_seen >= ?", query.last_seen_after),
+        ("last_seen <= ?", query.last_seen_before),
+        ("sightings >= ?", query.min_sightings),
+    ):
+        if value is not None:
+            where.append(f"{alias}.{sql}")
+            params.append(value)
+    if query.valid_at is not None:
+        where.append(f"{alias}.first_seen <= ? AND ({alias}.valid_until IS NULL OR {alias}.valid_until > ?)")
+        params.extend((query.valid_at, query.valid_at))
+    if query.revoked is not None:
+        where.append(f"{alias}.revoked = ?")
+        params.append(int(query.revoked))
+    return where, params
 
 
 def _marks(values: tuple[Any, ...]) -> str:
@@ -412,19 +480,12 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         rows, positions = _page(conn, page_query, page_where, page_params, still_selective, "")
     else:
         rows, positions = _page(conn, query, where, params, selective, match)
-    counted = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
-        (*params, TOTAL_CAP + 1),
-    ).fetchone()[0]
     facets: dict[str, dict[str, int]] = {}
-    sample = 0
+    sample, matched = 0, None
     if query.facets:
-        if _only_access(query):
-            facets = _counted_facets(conn, query)
-        elif FACETS_BY_SET:
-            facets, sample = _set_facets(conn, query, match, where, params)
-        else:
-            facets = _scanned_facets(conn, where, params)
+        facets, sample, matched = _facets(conn, query, match, where, params)
+    # Exact facets have counted every match already: their sum is the total.
+    counted = _total(conn, query, match, where, params) if matched is None else matched
     histogram = _histogram(conn, where, params) if query.histogram else []
     hits = [_hit(row, position) for row, position in zip(rows[: query.limit], positions, strict=False)]
     return SearchResult(
@@ -436,6 +497,50 @@ def search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
         histogram=histogram,
         facets_sample=sample,
     )
+
+
+def _total(
+    conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
+) -> int:
+    """The matches, counted up to TOTAL_CAP + 1."""
+    if match:
+        rest, rest_params, rest_selective = conditions(query, "")
+        if not rest_selective:
+            # The text's matches drive, streamed, and the count stops at the cap: `rowid IN
+            # (...)` would first collect every match (200k for a common word at 1M).
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts"
+                    " CROSS JOIN search_docs d ON d.rowid = search_fts.rowid"
+                    f" WHERE search_fts MATCH ? AND {' AND '.join(rest)} LIMIT ?)",
+                    (match, *rest_params, TOTAL_CAP + 1),
+                ).fetchone()[0]
+            )
+    return int(
+        conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE {' AND '.join(where)} LIMIT ?)",
+            (*params, TOTAL_CAP + 1),
+        ).fetchone()[0]
+    )
+
+
+def facets_alone(conn: sqlite3.Connection, query: SearchQuery) -> dict[str, dict[str, int]]:
+    """The facets search() would answer for `query`, without its hits (the benchmark times them
+    apart)."""
+    match = fts_query(query.text, query.advanced)
+    where, params, _ = conditions(query, match)
+    return _facets(conn, query, match, where, params)[0]
+
+
+def _facets(
+    conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
+) -> tuple[dict[str, dict[str, int]], int, int | None]:
+    """Facets, the sample size (0: exact) and, when they counted every match, how many."""
+    if _only_access(query):
+        return _counted_facets(conn, query), 0, None
+    if FACETS_BY_SET:
+        return _set_facets(conn, query, match, where, params)
+    return _scanned_facets(conn, where, params), 0, None
 
 
 BROAD_MATCHES = 5_000
@@ -553,16 +658,19 @@ FACETS_BY_SET = True
 
 def _set_facets(
     conn: sqlite3.Connection, query: SearchQuery, match: str, where: list[str], params: list[Any]
-) -> tuple[dict[str, dict[str, int]], int]:
-    """Facet counts of a filtered search, in one pass over the matches' facet sets, and 0 when
-    they are exact, else the number of matches sampled (query.facet_sample, text only).
+) -> tuple[dict[str, dict[str, int]], int, int | None]:
+    """Facet counts of a filtered search, in one pass over the matches' facet sets; 0 when
+    they are exact, else the number of matches sampled (query.facet_sample, text only); and when
+    exact, the number of matches (each is in one set: the sum of the sets' counts).
 
     Matches are counted per facet set (over search_facet_docs, a narrow table that stays in
-    cache), then each set's count is added to its type, TLP, sources and labels. When the only
-    filter on a document's own row is the text, the FTS rowids drive and the wide search_docs
-    rows are never read: the access filter and type, TLP, source and label filters are properties
-    of the set, applied to the few sets counted. Any other filter (dates, values, ...) reads the
-    matching documents once, with the same conditions as the hits and the total.
+    cache), then each set's count is added to its type, TLP, sources and labels. When the filters
+    are the text, properties of the set and the narrow row's columns (dates, validity, sightings,
+    revoked), the FTS rowids drive (or, without text, the narrow table is read) and the wide
+    search_docs rows are never read: the access filter and type, TLP, source and label filters
+    are applied to the few sets counted, the row filters to the narrow rows. Any other filter
+    (values, CIDR, domain, ids: selective ones) reads the matching documents once, with the same
+    conditions as the hits and the total.
     """
     only_text_and_sets = replace(
         query,
@@ -572,6 +680,13 @@ def _set_facets(
         tlp=(),
         sources=(),
         labels=(),
+        first_seen_after=None,
+        first_seen_before=None,
+        last_seen_after=None,
+        last_seen_before=None,
+        valid_at=None,
+        min_sightings=None,
+        revoked=None,
         sort="-last_seen",
         limit=50,
         after=None,
@@ -599,9 +714,17 @@ def _set_facets(
                     f"EXISTS (SELECT 1 FROM json_each(s.{column}) WHERE value IN ({_marks(wanted)}))"
                 )
                 set_params.extend(wanted)
+        row_where, row_params = row_conditions(query, "f")
+        dates = _one_date_range(query)
         if match:
             visible = f"SELECT s.id FROM search_facet_sets s WHERE {' AND '.join(set_where)}"
-            per_set, sample, scale = _text_set_counts(conn, match, query.facet_sample, visible, set_params)
+            per_set, sample, scale = _text_set_counts(
+                conn, match, query.facet_sample, row_where, row_params, visible, set_params
+            )
+        elif dates is not None:
+            per_set = _day_set_counts(conn, *dates)
+        elif row_where:
+            per_set = _row_set_counts(conn, row_where, row_params)
         else:
             per_set = _all_set_counts(conn)
         rows = [
@@ -637,30 +760,37 @@ def _set_facets(
         facet: dict(sorted(bucket.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES])
         for facet, bucket in counts.items()
     }
-    return facets, sample
+    return facets, sample, None if sample else sum(row[-1] for row in rows)
 
 
 FACET_CHUNK = 1_000_000  # rowids per group_concat below: bounds the string to a few MB
 
 
 def _text_set_counts(
-    conn: sqlite3.Connection, match: str, sample: int | None, visible: str = "", visible_params: Any = ()
+    conn: sqlite3.Connection,
+    match: str,
+    sample: int | None,
+    row_where: list[str],
+    row_params: list[Any],
+    visible: str = "",
+    visible_params: Any = (),
 ) -> tuple[dict[int, int], int, float]:
-    """Matches of `match` per facet set, how many were sampled (0: all, exact) and the factor
-    that scales the counts up to all matches.
+    """Matches of `match` (and of the row filters, on search_facet_docs f) per facet set, how
+    many were sampled (0: all, exact) and the factor that scales the counts up to all matches.
 
     The FTS rowids drive (in rowid order, a seek each into the narrow search_facet_docs); the
     set ids come back as one string per chunk of rowids, counted by Counter in C: a GROUP BY
     would sort every match first, which cost more than the join. Past `sample` text matches
     (counted first: cheap, the FTS index alone), only rowids whose multiplicative hash falls
     under sample/matches are joined: a spread sample, not the oldest or newest documents. The
-    sample is taken only when the caller's own matches (those in the `visible` facet sets) are
-    more than `sample` too, counted up to sample + 1: a word common elsewhere but rare in what
-    the caller may read is counted exactly.
+    sample is taken only when the caller's own matches (those in the `visible` facet sets and
+    the row filters) are more than `sample` too, counted up to sample + 1: a word common
+    elsewhere but rare in what the caller may read is counted exactly.
     """
     keep = ""
     extra: tuple[int, ...] = ()
     matches = 0
+    rows_sql = "".join(f" AND {c}" for c in row_where)
     if sample:
         matches = conn.execute(
             "SELECT COUNT(*) FROM search_fts WHERE search_fts MATCH ?", (match,)
@@ -669,8 +799,8 @@ def _text_set_counts(
             (mine,) = conn.execute(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM search_fts"
                 " CROSS JOIN search_facet_docs f ON f.doc = search_fts.rowid"
-                f" WHERE search_fts MATCH ? AND f.facet_set IN ({visible}) LIMIT ?)",
-                (match, *visible_params, sample + 1),
+                f" WHERE search_fts MATCH ? AND f.facet_set IN ({visible}){rows_sql} LIMIT ?)",
+                (match, *visible_params, *row_params, sample + 1),
             ).fetchone()
             if mine <= sample:
                 matches = 0  # few of them are the caller's: count exactly
@@ -678,24 +808,95 @@ def _text_set_counts(
             # Knuth's multiplicative hash of the rowid, mod 2^32 (exact integers below 3e9 rows).
             keep = " AND (search_fts.rowid * 2654435761) % 4294967296 < ?"
             extra = (int(sample / matches * 2**32),)
+    # A sample with row filters is scaled up by its size before them: count both in one pass
+    # (group_concat skips the NULL of a row the filters leave out). Otherwise the row filters
+    # leave their rows out before group_concat.
+    if keep and row_where:
+        wanted, wanted_params = f"CASE WHEN {' AND '.join(row_where)} THEN f.facet_set END", row_params
+        rows_sql, rows_params = "", []
+    else:
+        wanted, wanted_params = "f.facet_set", []
+        rows_params = row_params
     counts: Counter[str] = Counter()
+    hashed = 0
     newest = conn.execute("SELECT MAX(doc) FROM search_facet_docs").fetchone()[0] or 0
     for low in range(0, newest + 1, FACET_CHUNK):
-        (joined,) = conn.execute(
-            "SELECT group_concat(f.facet_set) FROM search_fts"
+        seen, joined = conn.execute(
+            f"SELECT COUNT(*), group_concat({wanted}) FROM search_fts"
             " CROSS JOIN search_facet_docs f ON f.doc = search_fts.rowid"  # CROSS: FTS drives
-            f" WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?{keep}",
-            (match, low, low + FACET_CHUNK, *extra),
+            f" WHERE search_fts MATCH ? AND search_fts.rowid >= ? AND search_fts.rowid < ?{keep}{rows_sql}",
+            (*wanted_params, match, low, low + FACET_CHUNK, *extra, *rows_params),
         ).fetchone()
+        hashed += seen
         if joined:
             counts.update(joined.split(","))
     per_set = {int(set_id): n for set_id, n in counts.items()}
     sampled = sum(per_set.values())
     if keep and not sampled:  # the hash kept none of them (a tiny sample): count them all
-        return _text_set_counts(conn, match, None)
+        return _text_set_counts(conn, match, None, row_where, row_params)
     if not keep:
         return per_set, 0, 1.0
-    return per_set, sampled, matches / sampled
+    return per_set, sampled, matches / hashed
+
+
+def _one_date_range(query: SearchQuery) -> tuple[str, int | None, int | None] | None:
+    """(column, lowest, highest: inclusive, None: open) when the only row filter is one date's
+    range, else None."""
+    first = (query.first_seen_after, query.first_seen_before)
+    last = (query.last_seen_after, query.last_seen_before)
+    others = (query.valid_at, query.min_sightings, query.revoked)
+    if any(v is not None for v in others) or (first != (None, None)) == (last != (None, None)):
+        return None
+    return ("first_seen", *first) if first != (None, None) else ("last_seen", *last)
+
+
+def _day_set_counts(conn: sqlite3.Connection, column: str, lo: int | None, hi: int | None) -> dict[int, int]:
+    """Documents per facet set whose `column` is in [lo, hi]: the kept counts of the whole days
+    inside the range, plus an exact count of the edges (along the date's index, joined to the
+    narrow table: no wide row is read)."""
+    first_day = 0 if lo is None else max(1, -(-lo // DAY))  # day 0 starts at -infinity
+    last_day = None if hi is None else (hi + 1) // DAY - 1
+    counts: Counter[int] = Counter()
+    edges: list[tuple[int | None, int | None]] = []  # [low, high) ranges counted exactly
+    if last_day is None or first_day <= last_day:
+        rows = conn.execute(
+            "SELECT facet_set, SUM(n) FROM search_facet_days WHERE col = ? AND day >= ? AND day <= ?"
+            " GROUP BY facet_set",
+            (0 if column == "first_seen" else 1, first_day, 2**62 if last_day is None else last_day),
+        )
+        counts.update({int(set_id): int(n) for set_id, n in rows})
+        if lo is not None and lo < first_day * DAY:
+            edges.append((lo, first_day * DAY))
+        if last_day is not None and hi is not None and (last_day + 1) * DAY <= hi:
+            edges.append(((last_day + 1) * DAY, hi + 1))
+    else:
+        edges.append((lo, None if hi is None else hi + 1))
+    for low, high in edges:
+        bounds = [f"d.{column} >= ?"] if low is not None else []
+        bounds += [f"d.{column} < ?"] if high is not None else []
+        (joined,) = conn.execute(
+            f"SELECT group_concat(f.facet_set) FROM search_docs d INDEXED BY ix_search_docs_{column}"
+            f" CROSS JOIN search_facet_docs f ON f.doc = d.rowid WHERE {' AND '.join(bounds) or 'true'}",
+            [b for b in (low, high) if b is not None],
+        ).fetchone()
+        if joined:
+            counts.update(int(set_id) for set_id in joined.split(","))
+    return {set_id: n for set_id, n in counts.items() if n}
+
+
+def _row_set_counts(conn: sqlite3.Connection, row_where: list[str], row_params: list[Any]) -> dict[int, int]:
+    """Documents per facet set that pass the row filters: a pass over the narrow table alone."""
+    counts: Counter[str] = Counter()
+    newest = conn.execute("SELECT MAX(doc) FROM search_facet_docs").fetchone()[0] or 0
+    for low in range(0, newest + 1, FACET_CHUNK):
+        (joined,) = conn.execute(
+            "SELECT group_concat(f.facet_set) FROM search_facet_docs f WHERE f.doc >= ? AND f.doc < ?"
+            + "".join(f" AND {c}" for c in row_where),
+            (low, low + FACET_CHUNK, *row_params),
+        ).fetchone()
+        if joined:
+            counts.update(joined.split(","))
+    return {int(set_id): n for set_id, n in counts.items()}
 
 
 def _all_set_counts(conn: sqlite3.Connection) -> dict[int, int]:

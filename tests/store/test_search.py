@@ -295,23 +295,58 @@ def test_a_word_in_many_documents_is_walked_newest_first(
     assert [h.id for h in narrow.hits][:1] == [objects[3]["id"]]  # few matches: ranked by bm25
 
 
-@pytest.mark.parametrize("version", [1, 2])
+# The narrow table as version 3 made it (a store indexed then has it, and its insert trigger).
+V3_FACET_DOCS = """
+CREATE TABLE search_facet_docs (doc INTEGER PRIMARY KEY, facet_set INTEGER NOT NULL);
+CREATE INDEX ix_search_facet_docs_set ON search_facet_docs (facet_set);
+CREATE TRIGGER search_facet_docs_ai AFTER INSERT ON search_docs BEGIN
+    INSERT INTO search_facet_docs (doc, facet_set) SELECT new.rowid, s.id FROM search_facet_sets s
+        WHERE s.collection = new.collection AND s.tlp_rank = COALESCE(new.tlp_rank, -1)
+        AND s.type = new.type AND s.tlp = COALESCE(new.tlp, '') AND s.sources = new.sources
+        AND s.labels = new.labels;
+END;
+CREATE TRIGGER search_facet_docs_ad AFTER DELETE ON search_docs BEGIN
+    DELETE FROM search_facet_docs WHERE doc = old.rowid;
+END;
+INSERT INTO search_facet_docs SELECT d.rowid, s.id FROM search_docs d JOIN search_facet_sets s
+    ON s.collection = d.collection AND s.tlp_rank = COALESCE(d.tlp_rank, -1) AND s.type = d.type
+    AND s.tlp = COALESCE(d.tlp, '') AND s.sources = d.sources AND s.labels = d.labels;
+"""
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_index_from_before_kept_facets_is_counted_once_on_open(filled: Store, version: int) -> None:
+    """An index written by an older version is upgraded on open: the facets read the same, the
+    narrow table gets its row filters, and writes after the upgrade keep it."""
     if not isinstance(filled, EmbeddedStore):
         pytest.skip("the embedded store's own index upgrade")
     everything = SearchQuery(collections=(COLL,), facets=True, limit=1)
     filtered = SearchQuery(collections=(COLL,), text="example", facets=True, limit=1)
+    dated = replace(filtered, last_seen_after=parse_timestamp("2026-03-01T00:00:00Z"))
     want, want_filtered = filled.search(everything).facets, filled.search(filtered).facets
     assert want_filtered["type"] == {"indicator": 4}
     with closing(sqlite3.connect(filled.path)) as conn, conn:
         if version < 2:
             conn.execute("DELETE FROM search_facets")
-        conn.execute("DELETE FROM search_facet_docs")  # as a store indexed before version 3
-        conn.execute("DELETE FROM search_facet_sets")
+        for trigger in ("search_facet_docs_ai", "search_facet_docs_au", "search_facet_docs_ad"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE search_facet_docs")
+        if version < 3:  # no facet sets then
+            conn.execute("DROP TABLE search_facet_sets")
         conn.execute("UPDATE search_meta SET version = ?", (version,))
+    if version == 3:
+        with closing(sqlite3.connect(filled.path)) as conn:
+            conn.executescript(V3_FACET_DOCS)
+            assert conn.execute("SELECT COUNT(*) FROM search_facet_docs").fetchone()[0] > 0
     EmbeddedStore(filled.path.parent).initialize()
     assert filled.search(everything).facets == want
     assert filled.search(filtered).facets == want_filtered
+    assert filled.search(dated).facets == brute_force_facets(filled, dated)
+    filled.add_objects(COLL, [new({**URL, "modified": "2026-06-01T00:00:00.000Z", "labels": ["moved"]})])
+    filled.add_objects(COLL, [new(sighting(401, HASH["id"], ORG_A, 4, "2026-03-05T00:00:00.000Z"))])
+    for query in (filtered, dated, replace(filtered, min_sightings=1)):
+        assert filled.search(query).facets == brute_force_facets(filled, query), query
+    assert filled.search(dated).facets["label"].get("moved") == 1
 
 
 def brute_force_facets(store: Store, query: SearchQuery) -> dict[str, dict[str, int]]:
@@ -335,8 +370,8 @@ def brute_force_facets(store: Store, query: SearchQuery) -> dict[str, dict[str, 
 
 
 def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Facets of a filtered search (text, access, type, TLP, source, label, dates, CIDR) are exact,
-    and follow new versions and deletes."""
+    """Facets of a filtered search (text, access, type, TLP, source, label, dates, validity,
+    sightings, revoked, CIDR) are exact, and follow new versions, deletes and new sightings."""
     if isinstance(filled, EmbeddedStore):
         from indexer.store import embedded_search
 
@@ -345,11 +380,13 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
         numbered_indicator(
             100 + i,
             f"[domain-name:value = 'host{i}.facet.example']",
-            f"2026-02-{1 + i % 28:02d}T00:00:00.000Z",
+            f"2026-02-{1 + i % 28:02d}T{i * 5 % 24:02d}:00:00.000Z",  # at all hours: edge days
             name=f"facet host {i}",
             labels=[("phishing", "scanner", "c2")[i % 3], *(["brute-force"] if i % 4 == 0 else [])],
             external_references=[{"source_name": ("city-soc", "cert-fr")[i % 2], "description": "x"}],
             object_marking_refs=[(TLP1_GREEN, TLP1_AMBER)[i % 2]] if i % 5 else [],
+            **({"valid_until": "2026-02-10T00:00:00.000Z"} if i % 7 == 0 else {}),
+            **({"revoked": True} if i % 9 == 0 else {}),
         )
         for i in range(30)
     ]
@@ -368,18 +405,81 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
         dict(labels=("phishing",), collections=(COLL, OTHER)),
         dict(first_seen_after=0, max_tlp=1),
         dict(text="facet", last_seen_after=parse_timestamp("2026-02-15T00:00:00Z")),
+        dict(
+            text="facet",
+            max_tlp=2,
+            labels=("scanner",),
+            last_seen_after=parse_timestamp("2026-02-05T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-20T00:00:00Z"),
+        ),
+        dict(text="facet", first_seen_before=parse_timestamp("2026-01-01T00:00:00Z"), revoked=False),
+        dict(text="facet", valid_at=parse_timestamp("2026-02-12T00:00:00Z")),
+        dict(valid_at=parse_timestamp("2026-02-12T00:00:00Z"), collections=(COLL, OTHER)),
+        dict(last_seen_before=parse_timestamp("2026-02-10T00:00:00Z"), types=("indicator",)),
+        dict(revoked=True),
+        # One date's range alone: kept counts per day, the edges counted exactly.
+        dict(last_seen_after=parse_timestamp("2026-02-10T00:00:00Z")),  # on a day's start
+        dict(last_seen_after=parse_timestamp("2026-02-10T12:00:00Z")),  # mid-day
+        dict(last_seen_after=parse_timestamp("2026-02-10T12:00:00Z"), max_tlp=1),
+        dict(last_seen_before=parse_timestamp("2026-02-10T00:00:00Z")),  # takes that midnight in
+        dict(
+            last_seen_after=parse_timestamp("2026-02-03T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-20T23:59:59.999999Z"),
+            collections=(COLL, OTHER),
+        ),
+        dict(
+            last_seen_after=parse_timestamp("2026-02-07T00:00:00Z"),
+            last_seen_before=parse_timestamp("2026-02-07T06:00:00Z"),
+        ),  # within one day
+        dict(first_seen_after=parse_timestamp("2026-01-01T00:00:00.000001Z")),
+        dict(first_seen_before=parse_timestamp("2026-01-01T00:00:00Z"), labels=("c2",)),
+        dict(first_seen_before=0),
+        dict(min_sightings=1),
+        dict(text="facet", min_sightings=3),
+        dict(text="facet", values=("host3.facet.example",)),
         dict(cidr="198.51.100.0/24"),
     ]
 
     def check() -> None:
         for filters in questions:
             query = SearchQuery(**{"collections": (COLL,), **filters, "facets": True, "limit": 1})
-            assert filled.search(query).facets == brute_force_facets(filled, query), filters
+            result, want = filled.search(query), brute_force_facets(filled, query)
+            assert result.facets == want, filters
+            # The embedded store takes an exact total from its facets' counts: one per match.
+            assert result.total == sum(want["type"].values()) and result.total_is_exact, filters
+            assert result.total == filled.search(replace(query, facets=False)).total, filters
 
     check()
     filled.add_objects(COLL, [new({**varied[1], "modified": "2026-05-01T00:00:00.000Z", "labels": ["new"]})])
     filled.delete_object(COLL, varied[2]["id"])
     check()
+    if isinstance(filled, EmbeddedStore):
+        # Sightings change a document's row in place: the narrow row must follow. (Elasticsearch:
+        # see test_a_later_sighting_keeps_the_sighted_document_findable_by_text.)
+        later = sighting(400, varied[4]["id"], ORG_A, 3, "2026-03-01T00:00:00.000Z")
+        filled.add_objects(COLL, [new(later)])
+        assert filled.search(SearchQuery(collections=(COLL,), text="facet", min_sightings=3)).total == 1
+        check()
+
+
+def test_a_later_sighting_keeps_the_sighted_document_findable_by_text(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    """A sighting written after its indicator updates the indicator's counts; the indicator must
+    still be found by its words."""
+    if not isinstance(store, EmbeddedStore):  # strict: passing once fixed fails here, to drop this
+        reason = (
+            "known Elasticsearch bug: the counts are a partial update, which reindexes the search"
+            " document from its _source, and the mapping leaves the t_* word fields out of _source"
+        )
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    indicator = numbered_indicator(
+        500, "[domain-name:value = 'host.later.example']", "2026-02-05T20:00:00.000Z", name="later host"
+    )
+    store.add_objects(COLL, [new(indicator)])
+    store.add_objects(COLL, [new(sighting(500, indicator["id"], ORG_A, 3, "2026-03-01T00:00:00.000Z"))])
+    found = store.search(SearchQuery(collections=(COLL,), text="later", min_sightings=3))
+    assert [hit.id for hit in found.hits] == [indicator["id"]]
 
 
 def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> None:
@@ -405,6 +505,16 @@ def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> Non
         assert result.facets == exact and result.facets_sample == 0, sample
     sampled = store.search(replace(query, facet_sample=40))
     assert 0 < sampled.facets_sample < 200  # about 40 of the 200 were counted
+    # With a date filter the sample is of the text's matches and scaled to those in the dates.
+    late = replace(query, last_seen_after=parse_timestamp("2026-02-15T00:00:00Z"))
+    late_exact = brute_force_facets(store, late)
+    assert late_exact["type"] == {"indicator": 98}
+    late_sampled = store.search(replace(late, facet_sample=40))
+    assert 0 < late_sampled.facets_sample < 98
+    assert 49 <= late_sampled.facets["type"]["indicator"] <= 196, late_sampled.facets
+    latest = replace(query, last_seen_after=parse_timestamp("2026-02-25T00:00:00Z"), facet_sample=40)
+    few = store.search(latest)  # 28 in the dates: at most the sample size, so counted exactly
+    assert few.facets_sample == 0 and few.facets == brute_force_facets(store, latest)
     assert abs(sampled.facets["type"]["indicator"] - 200) <= 1  # scaled up to every match
     assert set(sampled.facets["label"]) == {"phishing", "scanner"}
     assert all(40 <= n <= 160 for n in sampled.facets["label"].values()), sampled.facets
