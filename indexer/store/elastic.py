@@ -58,7 +58,7 @@ from indexer.store.base import (
     version_tlp_rank,
 )
 from indexer.store.elastic_digest import ElasticDigestReports
-from indexer.store.elastic_docs import es_hit, millis_to_micros, search_source
+from indexer.store.elastic_docs import es_hit, millis_to_micros, search_source, with_words
 from indexer.store.elastic_errors import es_store_error, response_cause
 from indexer.store.elastic_lease import Lease, WriteLease
 from indexer.timestamps import now_micros
@@ -591,7 +591,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
             for object_id in removed
         )
         # Search documents of sighted objects this write did not rewrite (other batches, other
-        # collections): updated only where their counts change.
+        # collections): written again where their counts change, whole (elastic_docs.with_words:
+        # a partial update would drop their free-text words).
         others = sorted(targets - set(sources))
         for start in range(0, len(others), q.WALK):
             body = q.search_docs_of(others[start : start + q.WALK], list(keys.values()))
@@ -599,12 +600,13 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 s = hit["_source"]
                 want = counts.get(hit["_id"].split("|", 1)[1], (0, 0))
                 if "sightings" in s and (s.get("sightings"), s.get("organizations")) != want:
+                    s["sightings"], s["organizations"] = want
                     actions.append(
                         {
-                            "_op_type": "update",
+                            "_op_type": "index",
                             "_index": self.names["search"],
                             "_id": hit["_id"],
-                            "doc": {"sightings": want[0], "organizations": want[1]},
+                            "_source": with_words(s),
                         }
                     )
         return actions

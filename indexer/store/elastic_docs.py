@@ -61,14 +61,25 @@ def search_source(
         sightings=0,
         organizations=0,
     )
-    for field, text_field in q.TEXT_SOURCES.items():
-        if source.get(field):
-            source[text_field] = q.words(source[field])
-    if doc.labels:
-        source["t_labels"] = q.words(" ".join(doc.labels))
+    with_words(source)
     sighting = sighting_doc(collection, body)
     if sighting is not None:
         source.update(sighting_of_ref=sighting.indicator_id, observer=sighting.observer, count=sighting.count)
+    return source
+
+
+def with_words(source: dict[str, Any]) -> dict[str, Any]:
+    """Put the t_* word fields into a search document, from its own fields.
+
+    The index keeps them out of _source (they are for the index only), so a partial update would
+    re-index the document without them: its free text would no longer be found. Whoever rewrites
+    a search document read back from the index (the sighting counts of an object sighted by a
+    later batch) sends it whole, with its words put back by this."""
+    for field, text_field in q.TEXT_SOURCES.items():
+        if source.get(field):
+            source[text_field] = q.words(source[field])
+    if source.get("labels"):
+        source["t_labels"] = q.words(" ".join(source["labels"]))
     return source
 
 

@@ -262,8 +262,7 @@ def search_docs_of(ids: list[str], leave_out: list[str]) -> dict[str, Any]:
     return {
         "size": WALK,
         "track_total_hits": False,
-        "_source": ["doc_key", "sightings", "organizations"],
-        "query": {"bool": query},
+        "query": {"bool": query},  # whole documents: a changed one is written again whole
         "sort": [{"doc_key": "asc"}],
     }
 
