@@ -436,6 +436,8 @@ def main() -> None:
     finally:
         if not args.reuse:
             run.drop()
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)  # the temporary folder itself
     print("\n" + run.tables() + "\n")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
