@@ -254,6 +254,8 @@ def pages(server: devserver.DevServer, mid: str, repeats: int, label: str) -> di
         timings[first].append(elapsed)
         if n % 10 == 0:  # as many next pages as first pages
             for _ in range(10):
+                if not body.get("more"):  # a small collection: walk it again from the start
+                    body = timed(session, base, {"limit": "100"})[1]
                 elapsed, body = timed(session, base, {"limit": "100", "next": body["next"]})
                 timings[following].append(elapsed)
         timings[after].append(timed(session, base, {"limit": "100", "added_after": mid})[0])
