@@ -142,6 +142,18 @@ def test_a_repeated_sighting_is_not_counted_twice(filled: Store) -> None:
     assert hit.sightings == 7
 
 
+def test_an_indicator_sighted_by_a_later_batch_is_still_found_by_its_words(store: Store) -> None:
+    """The sighting counts a later batch changes must not cost the indicator its free text (over
+    Elasticsearch a partial update re-indexed it without its words: found at 100k, lost at 1M)."""
+    store.add_objects(COLL, [new(IP), new(DOMAIN)])
+    store.add_objects(COLL, [new(SIGHTINGS[0])])  # another batch: only the counts of IP change
+    for text in ("malicious", "hall", "198.51.100.7", "brute"):  # name, description, value, label
+        assert ask(store, text=text) == [IP["id"]], text
+    hit = store.search(SearchQuery(collections=(COLL,), ids=(IP["id"],))).hits[0]
+    assert (hit.sightings, hit.organizations) == (5, 1)
+    assert ask(store, text="evil") == [DOMAIN["id"]]
+
+
 def test_a_new_version_replaces_the_old_in_the_index(filled: Store) -> None:
     newer = {**IP, "modified": "2026-05-01T00:00:00.000Z", "name": "renamed"}
     filled.add_objects(COLL, [new(newer)])
