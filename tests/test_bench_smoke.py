@@ -31,10 +31,14 @@ class Bench:
 
 
 BENCHES = [
-    Bench("es_bench", ("es_bench.py", "--size", "300", "--batch", "100"), "| backend | measure | value |"),
+    Bench(
+        "es_bench",
+        ("es_bench.py", "--sizes", "300", "--repeats", "5", "--write-size", "300", "--no-rerun"),
+        "| backend | measure | value |",
+    ),
     Bench(
         "es_bench_elasticsearch",
-        ("es_bench.py", "--size", "300", "--batch", "100"),
+        ("es_bench.py", "--sizes", "300", "--repeats", "5", "--write-size", "300", "--no-rerun"),
         "| elasticsearch | write path",
         elasticsearch=True,
     ),
