@@ -235,10 +235,11 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         mappings = self._call("creating templates and indices", prepare)
         for index, mapping in mappings.items():
             version = mapping.get("mappings", {}).get("_meta", {}).get("cyberlab_mapping")
-            if version != q.MAPPING_VERSION:
+            if version not in q.READABLE_VERSIONS:
                 raise StoreError(
                     f"Elasticsearch at {self.where}: index {index} has mapping version {version or 1},"
-                    f" this CyberLab needs {q.MAPPING_VERSION}; use a new store.elasticsearch.index_prefix"
+                    f" this CyberLab reads {' or '.join(map(str, q.READABLE_VERSIONS))};"
+                    " use a new store.elasticsearch.index_prefix"
                     " and copy the data over with `cyberlab reindex`",
                     cause="error",
                 )
@@ -918,7 +919,8 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 "size": q.WINDOW,
                 "track_total_hits": False,
                 "_source": ["id", "name"],
-                "query": {"bool": {"filter": [{"terms": {"id": chunk}}, {"exists": {"field": "name"}}]}},
+                # t_name: indexed by every mapping version (version 3 does not index name itself)
+                "query": {"bool": {"filter": [{"terms": {"id": chunk}}, {"exists": {"field": "t_name"}}]}},
             }
             for hit in self._search("names", self.names["search"], body)["hits"]["hits"]:
                 names.setdefault(hit["_source"]["id"], hit["_source"]["name"])

@@ -48,12 +48,10 @@ def search_source(
         domain_revs=[r for r in (v.domain_rev for v in doc.values) if r],
         name=doc.name,
         description=doc.description,
-        pattern=doc.pattern,
         labels=doc.labels,
         sources=doc.sources,
         tlp=doc.tlp,
         tlp_rank=tlp_rank_of(doc),
-        created_by=doc.created_by,
         first_seen=doc.first_seen // 1000 if doc.first_seen else None,
         last_seen=doc.last_seen // 1000 if doc.last_seen else None,
         valid_until=doc.valid_until // 1000 if doc.valid_until else None,
@@ -61,9 +59,17 @@ def search_source(
         sightings=0,
         organizations=0,
     )
+    # The pattern (and who created it) no query reads but as words: not sent at all (mapping
+    # version 2 maps them, version 3 does not; a document without them fits both).
+    texts = {
+        "value": source["value"],
+        "name": doc.name,
+        "description": doc.description,
+        "pattern": doc.pattern,
+    }
     for field, text_field in q.TEXT_SOURCES.items():
-        if source.get(field):
-            source[text_field] = q.words(source[field])
+        if texts[field]:
+            source[text_field] = q.words(texts[field])
     if doc.labels:
         source["t_labels"] = q.words(" ".join(doc.labels))
     sighting = sighting_doc(collection, body)

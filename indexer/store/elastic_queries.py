@@ -28,8 +28,12 @@ from indexer.search.values import reverse_domain
 from indexer.store.base import Keyset, ObjectQuery
 
 # Version 2: date_added as long micros, routing by collection, free text as t_* words, search
-# documents carrying their object version. An index with another version must be reindexed.
-MAPPING_VERSION = 2
+# documents carrying their object version. Version 3 (new indices): the search mapping indexes
+# each text once (the t_* words), without norms, and indexes or keeps doc values only where a query
+# reads them. Every request reads only fields both versions index, so a version 2 store is served
+# as it is; an index with another version must be reindexed.
+MAPPING_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 OBJECT_SOURCE = ["id", "type", "version", "version_text", "spec_version", "date_added", "body"]
 # What a write reads of the versions already stored (flags, owner).
 VERSION_SOURCE = [
@@ -62,8 +66,10 @@ _LONG_KEYWORD = {"type": "keyword", "ignore_above": IGNORE_ABOVE}
 TEXT_SOURCES = {"value": "t_value", "name": "t_name", "description": "t_description", "pattern": "t_pattern"}
 TEXT_FIELDS = ["t_value^4", "t_name^2", "t_description", "t_pattern", "t_labels"]
 _WORD = re.compile(r"[^\W_]+")
-_WORDS = {"type": "text", "analyzer": "standard"}
-_TEXT_AND_KEYWORD = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}}
+# No norms: the texts are short (a value, a name, the first 20,000 characters of a description),
+# so length normalization barely moves a score, and norms cost the node a write per field.
+# Positions stay (the default): every plain-text word is a phrase.
+_WORDS = {"type": "text", "analyzer": "standard", "norms": False}
 
 
 def words(text: str) -> str:
@@ -75,6 +81,11 @@ def words(text: str) -> str:
 
 
 _STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
+# Search-index fields a query filters on but never sorts or aggregates on: no doc values.
+_FILTER_KEYWORD = {**_LONG_KEYWORD, "doc_values": False}
+_UNINDEXED_LONG = {"type": "long", "index": False, "doc_values": False}
+# Sorted on only (doc values), never searched: no terms.
+_SORT_KEYWORD = {"type": "keyword", "ignore_above": 1024, "index": False}
 
 
 # The read scope of an object version (ObjectQuery.max_tlp_rank, owner). initialize() also puts
@@ -136,44 +147,49 @@ def templates(
             **OBJECT_SCOPE_FIELDS,
         },
     }
+    # What reads each search field (elastic.py, the queries below): filters on collection, id,
+    # value_keys, domain_revs, ip_ranges, revoked, source_ref, target_ref, tlp_rank and the dates;
+    # aggregations on type, sources, labels, tlp, sighting_of_ref, observer, count and last_seen;
+    # sorts on last_seen, first_seen, sightings, value.raw and doc_key; free text on the t_* words.
+    # Hits are built from _source (es_hit, sightings_of, related, _names, search_docs_of, _stale):
+    # what none of them reads is left out of it.
     search = {
         "dynamic": "strict",
         "_meta": meta_of,
-        "_source": {"excludes": ["t_*"]},  # the words are for the index only
+        "_source": {"excludes": ["t_*", "value", "value_keys", "ip_ranges", "domain_revs"]},
         "properties": {
             "doc_key": _KEYWORD,
-            "collection": _LONG_KEYWORD,
-            "id": _LONG_KEYWORD,
+            "collection": _FILTER_KEYWORD,
+            "id": _FILTER_KEYWORD,
             "type": _LONG_KEYWORD,
-            "version": {"type": "long"},
-            "value": _TEXT_AND_KEYWORD,
+            "version": _UNINDEXED_LONG,  # read back from _source only (_stale, _recounted)
+            # The values joined: only sorted on (sort=value); searched as t_value.
+            "value": {**_STORED_ONLY, "fields": {"raw": _SORT_KEYWORD}},
             "values": {"type": "object", "enabled": False},
-            "value_keys": _LONG_KEYWORD,
-            "ip_ranges": {"type": "ip_range"},
-            "domain_revs": _LONG_KEYWORD,
-            "name": _TEXT_AND_KEYWORD,
-            "description": _TEXT_AND_KEYWORD,
-            "pattern": _TEXT_AND_KEYWORD,
+            "value_keys": _FILTER_KEYWORD,
+            "ip_ranges": {"type": "ip_range", "doc_values": False},
+            "domain_revs": _FILTER_KEYWORD,
+            "name": _STORED_ONLY,  # shown; searched as t_name
+            "description": _STORED_ONLY,  # shown; searched as t_description
             "labels": _LONG_KEYWORD,
             **{field: _WORDS for field in (*TEXT_SOURCES.values(), "t_labels")},
             "sources": _LONG_KEYWORD,
             "tlp": _LONG_KEYWORD,
             "tlp_rank": {"type": "byte"},
-            "created_by": _LONG_KEYWORD,
             "first_seen": {"type": "date"},
             "last_seen": {"type": "date"},
             "valid_from": {"type": "date"},
             "valid_until": {"type": "date"},
-            "revoked": {"type": "boolean"},
+            "revoked": {"type": "boolean", "doc_values": False},
             "sightings": {"type": "long"},
-            "organizations": {"type": "long"},
+            "organizations": _UNINDEXED_LONG,
             "sighting_of_ref": _LONG_KEYWORD,
             "observer": _LONG_KEYWORD,
             "count": {"type": "long"},
-            "source_ref": _LONG_KEYWORD,
-            "target_ref": _LONG_KEYWORD,
-            "relationship_type": _LONG_KEYWORD,
-            "date_added": {"type": "long"},
+            "source_ref": _FILTER_KEYWORD,
+            "target_ref": _FILTER_KEYWORD,
+            "relationship_type": _STORED_ONLY,
+            "date_added": _UNINDEXED_LONG,
         },
     }
     meta = {

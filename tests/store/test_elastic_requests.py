@@ -168,8 +168,16 @@ def test_mappings_follow_the_design() -> None:
     assert objects["date_added"]["type"] == "long"  # micros: exact in search_after and ranges
     assert q.templates("cl")["cl-objects"]["mappings"]["_routing"] == {"required": True}
     assert q.templates("cl", shards=3, replicas=1)["cl-search"]["settings"]["number_of_replicas"] == 1
-    for text in ("name", "description", "pattern", "value"):
-        assert search[text]["type"] == "text" and search[text]["fields"]["raw"]["type"] == "keyword"
+    # Mapping version 3: each text is indexed once, as its words (positions for phrases, no norms);
+    # the originals are only kept (name, description: shown) or sorted on (value.raw).
+    assert q.templates("cl")["cl-search"]["mappings"]["_meta"] == {"cyberlab_mapping": 3}
+    for words in ("t_value", "t_name", "t_description", "t_pattern", "t_labels"):
+        assert search[words] == {"type": "text", "analyzer": "standard", "norms": False}, words
+    for text in ("name", "description", "value"):
+        assert search[text]["index"] is False and search[text]["doc_values"] is False, text
+    assert search["value"]["fields"] == {"raw": {"type": "keyword", "ignore_above": 1024, "index": False}}
+    assert "pattern" not in search and "created_by" not in search  # not sent: read by no query
+    assert "value" in q.templates("cl")["cl-search"]["mappings"]["_source"]["excludes"]
     assert search["ip_ranges"]["type"] == "ip_range"
     assert objects["body"]["index"] is False
 
