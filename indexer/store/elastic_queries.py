@@ -197,10 +197,14 @@ def templates(
         "_meta": meta_of,
         "properties": {"kind": _KEYWORD, "key": _KEYWORD, "doc_id": _KEYWORD, "letter_id": {"type": "long"}},
     }
+    # Segments kept in TAXII order: a page (TAXII_SORT, no total) stops after its hits in each
+    # segment instead of sorting every version of the collection. A creation-time setting: an
+    # index made without it is served the same, only slower.
+    objects_settings = {**settings, "sort.field": ["date_added", "id", "version"], "sort.order": ["asc"] * 3}
     return {
         f"{prefix}-objects": {
             "index_patterns": [names["objects"]],
-            "settings": settings,
+            "settings": objects_settings,
             "mappings": objects,
         },
         f"{prefix}-search": {"index_patterns": [names["search"]], "settings": settings, "mappings": search},

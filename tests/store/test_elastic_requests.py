@@ -168,6 +168,9 @@ def test_mappings_follow_the_design() -> None:
     assert objects["date_added"]["type"] == "long"  # micros: exact in search_after and ranges
     assert q.templates("cl")["cl-objects"]["mappings"]["_routing"] == {"required": True}
     assert q.templates("cl", shards=3, replicas=1)["cl-search"]["settings"]["number_of_replicas"] == 1
+    # The objects index is sorted as a TAXII page is, so a page stops early in every segment.
+    sort = q.templates("cl")["cl-objects"]["settings"]
+    assert [{sort["sort.field"][i]: sort["sort.order"][i]} for i in range(3)] == q.TAXII_SORT
     # Mapping version 3: each text is indexed once, as its words (positions for phrases, no norms);
     # the originals are only kept (name, description: shown) or sorted on (value.raw).
     assert q.templates("cl")["cl-search"]["mappings"]["_meta"] == {"cyberlab_mapping": 3}
