@@ -47,7 +47,6 @@ VERSION_SOURCE = [
     "is_last",
     "owner",
 ]
-TEXT_FIELDS = ["value^4", "name^2", "description", "pattern", "labels.text"]
 TOTAL_CAP = 10_000
 WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
 WALK = 5_000  # hits per search_after step of an internal walk
