@@ -605,13 +605,12 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         others = sorted(targets - set(sources))
         for start in range(0, len(others), q.WALK):
             body = q.search_docs_of(others[start : start + q.WALK], list(keys.values()))
-            changed = [
-                (hit["_source"], want)
-                for hit in self._walk("finding sighted objects", self.names["search"], body)
-                if "sightings" in hit["_source"]
-                and (hit["_source"].get("sightings"), hit["_source"].get("organizations"))
-                != (want := counts.get(hit["_id"].split("|", 1)[1], (0, 0)))
-            ]
+            changed = []
+            for hit in self._walk("finding sighted objects", self.names["search"], body):
+                s = hit["_source"]
+                want = counts.get(hit["_id"].split("|", 1)[1], (0, 0))
+                if "sightings" in s and (s.get("sightings"), s.get("organizations")) != want:
+                    changed.append((s, want))
             actions.extend(self._recounted(changed))
         return actions
 
@@ -620,46 +619,34 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
         counts. Not a partial update: that rebuilds the document from its _source, which leaves
         out the t_* words (the search mapping's _source excludes): the object would no longer be
         found by its words."""
-        if not changed:
-            return []
-        docs = self._call(
-            "reading sighted objects",
-            lambda es: es.mget(
-                index=self.names["objects"],
-                body={
-                    "docs": [
-                        {
-                            "_id": q.object_doc_id(s["collection"], s["id"], s["version"]),
-                            "routing": s["collection"],
-                        }
-                        for s, _ in changed
-                        if "version" in s
-                    ]
-                },
-                _source=["body"],
-            ),
-        )["docs"]
-        bodies = {doc["_id"]: doc["_source"]["body"] for doc in docs if doc.get("found")}
+
+        def stored(s: dict[str, Any]) -> str | None:  # None: a document from before versions were kept
+            return q.object_doc_id(s["collection"], s["id"], s["version"]) if "version" in s else None
+
+        wanted = {doc_id: s["collection"] for s, _ in changed if (doc_id := stored(s)) is not None}
+        bodies: dict[str, str] = {}
+        if wanted:
+            docs = self._call(
+                "reading sighted objects",
+                lambda es: es.mget(
+                    index=self.names["objects"],
+                    body={"docs": [{"_id": doc_id, "routing": c} for doc_id, c in wanted.items()]},
+                    _source=["body"],
+                ),
+            )["docs"]
+            bodies = {doc["_id"]: doc["_source"]["body"] for doc in docs if doc.get("found")}
         actions: list[dict[str, Any]] = []
         for s, (sightings, organizations) in changed:
-            body = (
-                bodies.get(q.object_doc_id(s["collection"], s["id"], s["version"]))
-                if "version" in s
-                else None
-            )
+            body = bodies.get(stored(s) or "")
             source = (
                 search_source(s["collection"], orjson.loads(body), s["date_added"], s["version"])
                 if body
                 else None
             )
-            if source is None:  # an index written before documents kept their version: counts only
+            if source is None:  # no stored version to rebuild from: the counts alone
+                update = {"sightings": sightings, "organizations": organizations}
                 actions.append(
-                    {
-                        "_op_type": "update",
-                        "_index": self.names["search"],
-                        "_id": s["doc_key"],
-                        "doc": {"sightings": sightings, "organizations": organizations},
-                    }
+                    {"_op_type": "update", "_index": self.names["search"], "_id": s["doc_key"], "doc": update}
                 )
                 continue
             source["sightings"], source["organizations"] = sightings, organizations

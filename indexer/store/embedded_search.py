@@ -618,22 +618,25 @@ def _hit(row: Any, position: tuple[Any, ...]) -> Hit:
     )
 
 
+def _asks_only(query: SearchQuery, **handled: Any) -> bool:
+    """True when `query` narrows the search by nothing but who may see what and the fields in
+    `handled` (given here as their defaults); how the answer is paged and presented is ignored."""
+    bare = SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
+    presentation: dict[str, Any] = {
+        "sort": bare.sort,
+        "limit": bare.limit,
+        "after": None,
+        "facets": False,
+        "histogram": False,
+        "time_budget_ms": None,  # how long it may take, not what it asks
+        "facet_sample": None,
+    }
+    return replace(query, **presentation, **handled) == bare
+
+
 def _only_access(query: SearchQuery) -> bool:
     """True when nothing narrows the search but who may see what (its facets are kept counts)."""
-    bare = SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
-    return (
-        replace(
-            query,
-            sort=bare.sort,
-            limit=bare.limit,
-            after=None,
-            facets=False,
-            histogram=False,
-            time_budget_ms=None,  # how long it may take, not what it asks
-            facet_sample=None,
-        )
-        == bare
-    )
+    return _asks_only(query)
 
 
 def _counted_facets(conn: sqlite3.Connection, query: SearchQuery) -> dict[str, dict[str, int]]:
@@ -672,7 +675,7 @@ def _set_facets(
     (values, CIDR, domain, ids: selective ones) reads the matching documents once, with the same
     conditions as the hits and the total.
     """
-    only_text_and_sets = replace(
+    only_text_and_sets = _asks_only(
         query,
         text="",
         advanced=False,
@@ -687,14 +690,7 @@ def _set_facets(
         valid_at=None,
         min_sightings=None,
         revoked=None,
-        sort="-last_seen",
-        limit=50,
-        after=None,
-        facets=False,
-        histogram=False,
-        time_budget_ms=None,
-        facet_sample=None,
-    ) == SearchQuery(collections=query.collections, max_tlp=query.max_tlp)
+    )
     sample, scale = 0, 1.0
     if only_text_and_sets:
         set_where = [f"s.collection IN ({_marks(query.collections)})"]
