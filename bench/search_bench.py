@@ -173,10 +173,10 @@ def facets_alone(store: Store, query: SearchQuery) -> float | None:
     """Milliseconds the embedded store's facets alone take for `query` (None elsewhere)."""
     if not isinstance(store, EmbeddedStore) or not query.facets:
         return None
-    from indexer.store import embedded_search
+    from indexer.store import embedded_facets
 
     started = time.perf_counter()
-    store._read("facets", lambda conn: embedded_search.facets_alone(conn, query))
+    store._read("facets", lambda conn: embedded_facets.facets_alone(conn, query))
     return (time.perf_counter() - started) * 1000
 
 
@@ -267,9 +267,9 @@ def main() -> None:
         for question, p50, p95, hits, own in measure(store, args.size):
             lines.append(f"| {name} | {question} | {p50:.2f} | {p95:.2f} | {hits:,} | {cell(own)} |")
         if name == "embedded" and args.compare_facets:
-            from indexer.store import embedded_search
+            from indexer.store import embedded_facets
 
-            embedded_search.FACETS_BY_SET = False
+            embedded_facets.FACETS_BY_SET = False
             try:
                 for question, p50, p95, hits, own in measure(store, args.size, only_facets=True):
                     lines.append(
@@ -277,7 +277,7 @@ def main() -> None:
                         f" | {cell(own)} |"
                     )
             finally:
-                embedded_search.FACETS_BY_SET = True
+                embedded_facets.FACETS_BY_SET = True
         lines.append(f"| {name} | bulk indexing (docs/s) | {rate:,.0f} docs/s | | | |")
     for name, store in backends:
         if name == "elasticsearch":

@@ -31,7 +31,7 @@ from indexer.search.model import (
     SearchTimeout,
     SightingSummary,
 )
-from indexer.store import embedded_search
+from indexer.store import embedded_related, embedded_search, embedded_search_index
 from indexer.store.base import (
     SERVER,
     Account,
@@ -246,7 +246,7 @@ class EmbeddedStore:
                 _upgrade_accounts(conn)  # before the schema: CREATE TABLE IF NOT EXISTS keeps old columns
                 conn.executescript(_SCHEMA)
                 _migrate_objects(conn)
-                if embedded_search.ensure_search_index(conn):
+                if embedded_search_index.ensure_search_index(conn):
                     log.info("store.search_index_built path=%s", self.path)
             log.info("store.initialized path=%s", self.path)
         except (OSError, sqlite3.Error) as exc:
@@ -317,7 +317,7 @@ class EmbeddedStore:
                 outcome, last, is_last = self._add_one(conn, collection, obj, max(now, last + 1), last, owner)
                 outcomes.append(outcome)
                 if is_last:
-                    embedded_search.index_object(conn, collection, orjson.loads(obj.body), last)
+                    embedded_search_index.index_object(conn, collection, orjson.loads(obj.body), last)
             conn.execute("UPDATE clock SET last = ?", (last,))
             conn.executemany(
                 "INSERT OR IGNORE INTO collection_specs (collection, spec_version) VALUES (?, ?)",
@@ -452,13 +452,13 @@ class EmbeddedStore:
                 " WHERE collection = ?1 AND id = ?2",
                 (collection, object_id),
             )
-            embedded_search.unindex_object(conn, collection, object_id)
+            embedded_search_index.unindex_object(conn, collection, object_id)
             survivor = conn.execute(
                 "SELECT body, date_added FROM objects WHERE collection = ? AND id = ? AND is_last = 1",
                 (collection, object_id),
             ).fetchone()
             if survivor is not None:
-                embedded_search.index_object(conn, collection, orjson.loads(survivor[0]), survivor[1])
+                embedded_search_index.index_object(conn, collection, orjson.loads(survivor[0]), survivor[1])
             return int(deleted)
 
         return self._write("delete an object", write)
@@ -501,7 +501,7 @@ class EmbeddedStore:
     ) -> list[SightingSummary]:
         return self._read(
             "read sightings",
-            lambda conn: embedded_search.sightings_of(conn, object_id, collections, max_tlp_rank),
+            lambda conn: embedded_related.sightings_of(conn, object_id, collections, max_tlp_rank),
         )
 
     def related(
@@ -509,7 +509,7 @@ class EmbeddedStore:
     ) -> list[Related]:
         return self._read(
             "read relationships",
-            lambda conn: embedded_search.related(conn, object_id, collections, max_tlp_rank),
+            lambda conn: embedded_related.related(conn, object_id, collections, max_tlp_rank),
         )
 
     # -- statements in one line ---------------------------------------------------------------

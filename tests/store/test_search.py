@@ -385,9 +385,9 @@ def test_filtered_facets_equal_a_brute_force_count(filled: Store, monkeypatch: p
     """Facets of a filtered search (text, access, type, TLP, source, label, dates, validity,
     sightings, revoked, CIDR) are exact, and follow new versions, deletes and new sightings."""
     if isinstance(filled, EmbeddedStore):
-        from indexer.store import embedded_search
+        from indexer.store import embedded_facets
 
-        monkeypatch.setattr(embedded_search, "FACET_CHUNK", 7)  # the text's rowids in several chunks
+        monkeypatch.setattr(embedded_facets, "FACET_CHUNK", 7)  # the text's rowids in several chunks
     varied = [
         numbered_indicator(
             100 + i,
