@@ -28,6 +28,7 @@ from indexer import pattern as pattern_limits
 from indexer.errors import InvalidObjectError
 from indexer.formats import FORMATS
 from indexer.pattern import Comparison, PatternError, comparisons, is_simple, tokenize
+from indexer.schema_rewrite import exception_free
 from indexer.timestamps import parse_timestamp
 
 _SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
@@ -76,11 +77,12 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 @functools.cache
-def _schema_documents() -> dict[str, dict[str, Any]]:
+def _schema_documents(rewritten: bool = False) -> dict[str, dict[str, Any]]:
+    """The bundled schemas by $id; `rewritten`: as schema_rewrite makes them (the fast validator's)."""
     docs: dict[str, dict[str, Any]] = {}
     for path in _SCHEMA_ROOT.rglob("*.json"):
         doc = _load(path)
-        docs[doc["$id"]] = doc
+        docs[doc["$id"]] = exception_free(doc) if rewritten else doc
     return docs
 
 
@@ -95,10 +97,10 @@ def _schema_for_type() -> dict[str, dict[str, Any]]:
     return by_type
 
 
-def _resolve_locally(uri: str) -> dict[str, Any]:
+def _resolve_locally(uri: str, rewritten: bool = False) -> dict[str, Any]:
     # The schemas' $refs point at GitHub URLs; resolve them to the bundled copies, never the network.
     try:
-        return _schema_documents()[uri]
+        return _schema_documents(rewritten)[uri]
     except KeyError:
         raise InvalidObjectError(f"schema reference {uri} is not bundled") from None
 
@@ -107,12 +109,17 @@ def _resolve_locally(uri: str) -> dict[str, Any]:
 def _compiled(schema_name: str, detailed: bool = False) -> Callable[[Any], Any]:
     """The validator of a type's schema. Not `detailed`: the fast one, whose exceptions carry no
     details (building them cost a fifth of validation: every failed anyOf branch of a valid
-    object raised one, with the schema rule as a dict); `detailed` says what is wrong."""
+    object raised one, with the schema rule as a dict), compiled from the schemas rewritten not to
+    raise on valid objects at all (schema_rewrite); `detailed` says what is wrong, in the words of
+    the original schemas."""
     if schema_name == "core":
         schema = _load(_SCHEMA_ROOT / "common" / "core.json")
     else:
         schema = _schema_for_type()[schema_name]
-    handlers = {"http": _resolve_locally, "https": _resolve_locally}
+    resolve = functools.partial(_resolve_locally, rewritten=not detailed)
+    if not detailed:
+        schema = exception_free(schema)
+    handlers = {"http": resolve, "https": resolve}
     try:
         # Our own format checks: fastjsonschema's defaults refuse valid domains and URIs (formats.py).
         return fastjsonschema.compile(  # type: ignore[no-any-return]
