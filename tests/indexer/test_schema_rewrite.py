@@ -85,12 +85,21 @@ def _edge_cases(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "created": "2026-10-20T00:00:00.000Z", "modified": "2026-10-20T00:00:00.000Z",
         "sighting_of_ref": indicator["id"],
     }  # fmt: skip
-    cases = [sighting]
+    cases: list[dict[str, Any]] = [sighting]
     uuid = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
     for ref in (f"sighting--{uuid}", f"bundle--{uuid}", 7):
         cases.append({**sighting, "sighting_of_ref": ref})
-    for extra in ({"severity": "high"}, {"action": "x"}, {"x_custom": None}, {"x_custom": []},
-                  {"x_custom": [1]}, {"x_custom": {}}, {"x_custom": 1.5}, {"type": "action"}):  # fmt: skip
+    extras: list[dict[str, Any]] = [
+        {"severity": "high"},
+        {"action": "x"},
+        {"x_custom": None},
+        {"x_custom": []},
+        {"x_custom": [1]},
+        {"x_custom": {}},
+        {"x_custom": 1.5},
+        {"type": "action"},
+    ]
+    for extra in extras:
         cases.append({**indicator, **extra})
     for reference in ({"source_name": "cve", "external_id": "CVE-2024-1234"}, {"source_name": "cve"},
                       {"source_name": "capec", "external_id": "CAPEC-1"}, {"source_name": "x", "url": "https://a.ex"},
