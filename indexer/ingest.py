@@ -133,9 +133,14 @@ def ingest_objects(
     ready = chunks_ready(chunks) if sanitizer is not None else list(range(len(chunks)))
     check = partial(_prepare_chunk, collection=collection, validate=validate, sanitizer=sanitizer)
     with ThreadPoolExecutor(1) if len(chunks) > 1 else _InThisThread() as pool:
-        pending = [pool.submit(check, chunk) for chunk in chunks]
+        pending: list[Future[_Checked]] = []
+
+        def validated_up_to(last: int) -> None:  # submitted, that is: the thread works ahead
+            while len(pending) <= min(last, len(chunks) - 1):
+                pending.append(pool.submit(check, chunks[len(pending)]))
+
         try:
-            _store_chunks(store, collection, owner, report, pending, ready)
+            _store_chunks(store, collection, owner, report, pending, ready, validated_up_to)
         finally:
             for future in pending:  # after a store error: validate no more
                 future.cancel()
@@ -187,11 +192,15 @@ def _store_chunks(
     report: IngestReport,
     pending: list[Future[_Checked]],
     ready: list[int],
+    validated_up_to: Callable[[int], None],
 ) -> None:
-    """Store each chunk as soon as it and every chunk it waits for (`ready`) are validated."""
+    """Store each chunk as soon as it and every chunk it waits for (`ready`) are validated,
+    while the next chunk is validated (one ahead only: the tokens of its patterns, cached by
+    indexer.pattern, are still there when its search documents are built)."""
     refusals = Refusals()
     validated: list[list[tuple[dict[str, Any], NewObject]]] = []
-    for index in range(len(pending)):
+    for index in range(len(ready)):
+        validated_up_to(max(ready[index], index + 1))
         while len(validated) <= ready[index]:
             prepared, failures, reasons = pending[len(validated)].result()
             validated.append(prepared)

@@ -100,7 +100,11 @@ def pattern_values(pattern: str) -> list[Value]:
     except PatternError:
         return []  # refused at ingest; one stored some other way publishes nothing
     values: list[Value] = []
-    for index in _flattenable_paths(tokens):
+    if len(tokens) == 5 and tokens[0].kind == "[" and tokens[1].kind == "path" and tokens[4].kind == "]":
+        picked = [0]  # `[path op 'value']`, what most indicators carry: nothing to flatten
+    else:
+        picked = _flattenable_paths(tokens)
+    for index in picked:
         comparison = found[index]
         if comparison.operator not in ("=", "==", "IN"):
             continue
