@@ -8,6 +8,7 @@ place. One bad object never stops the others: whatever goes wrong with one is it
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -132,7 +133,7 @@ def ingest_objects(
     chunks = [inputs[start : start + batch_size] for start in range(0, len(inputs), batch_size)]
     ready = chunks_ready(chunks) if sanitizer is not None else list(range(len(chunks)))
     check = partial(_prepare_chunk, collection=collection, validate=validate, sanitizer=sanitizer)
-    with ThreadPoolExecutor(1) if len(chunks) > 1 else _InThisThread() as pool:
+    with ThreadPoolExecutor(1) if len(chunks) > 1 and not os.environ.get("NOPIPE") else _InThisThread() as pool:
         pending: list[Future[_Checked]] = []
 
         def validated_up_to(last: int) -> None:  # submitted, that is: the thread works ahead

@@ -34,19 +34,10 @@ from indexer.store.base import Keyset, ObjectQuery
 # as it is; an index with another version must be reindexed.
 MAPPING_VERSION = 3
 READABLE_VERSIONS = (2, 3)
-OBJECT_SOURCE = ["id", "type", "version", "version_text", "spec_version", "date_added", "body"]
-# What a write reads of the versions already stored (flags, owner).
-VERSION_SOURCE = [
-    "id",
-    "type",
-    "version",
-    "spec_version",
-    "date_added",
-    "body",
-    "is_first",
-    "is_last",
-    "owner",
-]
+# Object documents are read back whole: filtering _source makes the node parse and write again
+# every hit's JSON (body included), which cost a TAXII page more than the few fields left out
+# (collection, owner, flags) weigh.
+OBJECT_SOURCE = True
 TOTAL_CAP = 10_000
 WINDOW = 10_000  # index.max_result_window: from + size may never exceed it
 WALK = 5_000  # hits per search_after step of an internal walk
@@ -269,7 +260,7 @@ def versions_of(collection: str, ids: list[str]) -> dict[str, Any]:
     return {
         "size": WALK,
         "track_total_hits": False,
-        "_source": VERSION_SOURCE,
+        "_source": OBJECT_SOURCE,
         "query": {"bool": {"filter": [{"term": {"collection": collection}}, {"terms": {"id": ids}}]}},
         "sort": [{"id": "asc"}, {"version": "asc"}],
     }

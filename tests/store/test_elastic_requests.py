@@ -42,7 +42,7 @@ def test_taxii_page_is_one_keyset_search() -> None:
     assert body == {
         "size": 101,
         "track_total_hits": False,
-        "_source": ["id", "type", "version", "version_text", "spec_version", "date_added", "body"],
+        "_source": True,  # whole: filtering makes the node parse and rewrite every hit
         "query": {
             "bool": {
                 "filter": [
