@@ -1,12 +1,9 @@
-"""Which objects of one ingest depend on which: the sanitizer's refusals spread along references.
+"""The sanitizer's refusals spread along references: an object that refers to a refused one (a
+sighting of the city's own address, a relationship to that sighting) is refused too.
 
-An object that refers to a refused one (a sighting of the city's own address, a relationship to
-that sighting) is refused too. ingest_objects stores its input chunk by chunk while the next
-chunks are being validated, so it must know, before storing a chunk, that no object in it
-refers (directly or through others) to an object of a chunk not yet validated: `chunks_ready`
-says how far validation must have got for each chunk. Both passes follow each reference once
-(worklists), so a long chain of references posted in reverse order costs no more than any other
-input of that size.
+Refusals follows each reference once (a worklist), so a long chain of references posted in
+reverse order costs no more than any other input of its size (checking every object again
+until nothing changed took one pass per link: quadratic in a 10,000-object envelope).
 """
 
 from __future__ import annotations
@@ -30,43 +27,6 @@ def refs_of(obj: Any) -> list[str]:
     if isinstance(object_refs, list):
         refs += object_refs
     return [ref for ref in refs if isinstance(ref, str)]
-
-
-def _id(obj: Any) -> str | None:
-    value = obj.get("id") if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def chunks_ready(chunks: Sequence[Sequence[Any]]) -> list[int]:
-    """For each chunk, the last chunk that must be validated before it may be stored: the
-    latest chunk holding an object it refers to, directly or through others (never less than
-    the chunk itself or the one before it: chunks are stored in order)."""
-    reach: dict[str, int] = {}  # id -> the latest chunk its verdict may depend on
-    for index, chunk in enumerate(chunks):
-        for obj in chunk:
-            object_id = _id(obj)
-            if object_id is not None:
-                reach[object_id] = index  # an id posted twice counts where it comes last
-    referrers: defaultdict[str, set[str]] = defaultdict(set)
-    for chunk in chunks:
-        for obj in chunk:
-            object_id = _id(obj)
-            if object_id is not None:
-                for ref in refs_of(obj):
-                    if ref in reach and ref != object_id:
-                        referrers[ref].add(object_id)
-    pending = list(reach)
-    while pending:  # each id's reach only grows, at most once per chunk
-        ref = pending.pop()
-        for object_id in referrers.get(ref, ()):
-            if reach[ref] > reach[object_id]:
-                reach[object_id] = reach[ref]
-                pending.append(object_id)
-    ready: list[int] = []
-    for index, chunk in enumerate(chunks):
-        needed = max((reach[i] for i in map(_id, chunk) if i is not None), default=index)
-        ready.append(max(needed, index, ready[-1] if ready else 0))
-    return ready
 
 
 class Refusals:

@@ -8,12 +8,9 @@ place. One bad object never stops the others: whatever goes wrong with one is it
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import orjson
@@ -21,7 +18,7 @@ import orjson
 from config import CollectionSettings
 from indexer import pattern
 from indexer.canonical import same_object
-from indexer.dependencies import Refusals, chunks_ready
+from indexer.dependencies import Refusals
 from indexer.errors import InvalidObjectError
 from indexer.sanitize import Sanitizer
 from indexer.store.base import SERVER, NewObject, ObjectQuery, Rejected, Store
@@ -118,33 +115,37 @@ def ingest_objects(
 ) -> IngestReport:
     """Store every valid object of `objects` in `collection`; report each one's outcome.
 
-    The input is taken `batch_size` objects at a time: each chunk's valid objects are one
-    transaction; connectors pass their whole batch as one. While a chunk is being stored, the
-    next ones are validated in a thread, so the store (SQLite, or the Elasticsearch node) works
-    while Python validates. A chunk is stored only once every object it refers to has been
-    validated (indexer.dependencies): a refusal spreads along references as if the whole input
-    had been checked first.
+    Each `batch_size` objects are one transaction; connectors pass their whole batch as one.
     owner: the account writing (Store.add_objects); an id another account owns is a failure.
     `sanitizer` is required by name so that no write path forgets it: None only where the caller
     has sanitized the objects itself (the connector pipeline) or made them itself.
     """
     report = IngestReport()
-    inputs = objects if isinstance(objects, list) else list(objects)
-    chunks = [inputs[start : start + batch_size] for start in range(0, len(inputs), batch_size)]
-    ready = chunks_ready(chunks) if sanitizer is not None else list(range(len(chunks)))
-    check = partial(_prepare_chunk, collection=collection, validate=validate, sanitizer=sanitizer)
-    with ThreadPoolExecutor(1) if len(chunks) > 1 and not os.environ.get("NOPIPE") else _InThisThread() as pool:
-        pending: list[Future[_Checked]] = []
-
-        def validated_up_to(last: int) -> None:  # submitted, that is: the thread works ahead
-            while len(pending) <= min(last, len(chunks) - 1):
-                pending.append(pool.submit(check, chunks[len(pending)]))
-
+    prepared: list[tuple[dict[str, Any], NewObject]] = []
+    for obj in objects:
         try:
-            _store_chunks(store, collection, owner, report, pending, ready, validated_up_to)
-        finally:
-            for future in pending:  # after a store error: validate no more
-                future.cancel()
+            prepared.append((obj, prepare_object(obj, collection, validate)))
+        except InvalidObjectError as exc:
+            report.failures.append(ObjectResult(*identify(obj), "invalid", str(exc)))
+            report.counts["invalid"] += 1
+        except Exception as exc:  # one odd object must not fail the whole envelope
+            log.warning("ingest.object_failed id=%s error=%r", identify(obj)[0][:100], exc)
+            report.failures.append(ObjectResult(*identify(obj), "invalid", "the object could not be checked"))
+            report.counts["invalid"] += 1
+    if sanitizer is not None:
+        # Objects are never rewritten here: a report keeps its references, as posted.
+        refusals = Refusals()
+        refusals.add([(new.id, obj, sanitizer.object_reason(obj, collection)) for obj, new in prepared])
+        for _, new in prepared:
+            if new.id in refusals.reasons:
+                message = f"not shared: {refusals.reasons[new.id]}"
+                report.failures.append(ObjectResult(new.id, new.version_text, "not_shared", message))
+                report.counts["sanitized"] += 1
+        prepared = [(obj, new) for obj, new in prepared if new.id not in refusals.reasons]
+    for start in range(0, len(prepared), batch_size):
+        _store_batch(
+            store, collection, [new for _, new in prepared[start : start + batch_size]], report, owner
+        )
     log.info(
         "ingest.done collection=%s added=%d duplicate=%d conflict=%d invalid=%d sanitized=%d rejected=%d",
         collection.alias,
@@ -156,88 +157,6 @@ def ingest_objects(
         report.counts["rejected"],
     )
     return report
-
-
-_Checked = tuple[list[tuple[dict[str, Any], NewObject]], list[ObjectResult], dict[str, str]]
-
-
-def _prepare_chunk(
-    chunk: list[Any], collection: CollectionSettings, validate: bool, sanitizer: Sanitizer | None
-) -> _Checked:
-    """One chunk validated: its valid objects, the failures, and the sanitizer's own reasons
-    for refusing valid ones (what depends on them is Refusals' to find)."""
-    prepared: list[tuple[dict[str, Any], NewObject]] = []
-    failures: list[ObjectResult] = []
-    reasons: dict[str, str] = {}
-    for obj in chunk:
-        try:
-            new = prepare_object(obj, collection, validate)
-        except InvalidObjectError as exc:
-            failures.append(ObjectResult(*identify(obj), "invalid", str(exc)))
-            continue
-        except Exception as exc:  # one odd object must not fail the whole envelope
-            log.warning("ingest.object_failed id=%s error=%r", identify(obj)[0][:100], exc)
-            failures.append(ObjectResult(*identify(obj), "invalid", "the object could not be checked"))
-            continue
-        prepared.append((obj, new))
-        reason = sanitizer.object_reason(obj, collection) if sanitizer is not None else None
-        if reason and new.id not in reasons:
-            reasons[new.id] = reason
-    return prepared, failures, reasons
-
-
-def _store_chunks(
-    store: Store,
-    collection: CollectionSettings,
-    owner: str,
-    report: IngestReport,
-    pending: list[Future[_Checked]],
-    ready: list[int],
-    validated_up_to: Callable[[int], None],
-) -> None:
-    """Store each chunk as soon as it and every chunk it waits for (`ready`) are validated,
-    while the next chunk is validated (one ahead only: the tokens of its patterns, cached by
-    indexer.pattern, are still there when its search documents are built)."""
-    refusals = Refusals()
-    validated: list[list[tuple[dict[str, Any], NewObject]]] = []
-    for index in range(len(ready)):
-        validated_up_to(max(ready[index], index + 1))
-        while len(validated) <= ready[index]:
-            prepared, failures, reasons = pending[len(validated)].result()
-            validated.append(prepared)
-            report.failures.extend(failures)
-            report.counts["invalid"] += len(failures)
-            refusals.add([(new.id, obj, reasons.get(new.id)) for obj, new in prepared])
-        batch = []
-        for _, new in validated[index]:
-            reason = refusals.reasons.get(new.id)
-            if reason is None:
-                batch.append(new)
-                continue
-            message = f"not shared: {reason}"
-            report.failures.append(ObjectResult(new.id, new.version_text, "not_shared", message))
-            report.counts["sanitized"] += 1
-        validated[index] = []  # stored: let it go
-        _store_batch(store, collection, batch, report, owner)
-
-
-class _InThisThread:
-    """ThreadPoolExecutor's submit, run at once in the calling thread (one chunk: nothing to
-    overlap, and no thread to start for a single TAXII envelope)."""
-
-    def __enter__(self) -> _InThisThread:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable[..., _Checked], *args: Any) -> Future[_Checked]:
-        done: Future[_Checked] = Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:
-            done.set_exception(exc)
-        return done
 
 
 def _store_batch(

@@ -1,13 +1,12 @@
-"""A refusal spreads along references across chunks: ingest_objects stores a chunk only once
-everything it refers to is validated (indexer.dependencies), and a sighting posted before the
-private-address indicator it sights is refused as if the whole input had been checked first."""
+"""A refusal spreads along references (indexer.dependencies), whatever the order and the batches:
+a sighting posted before the private-address indicator it sights is refused with it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from config import Settings
-from indexer.dependencies import DEPENDS, Refusals, chunks_ready
+from indexer.dependencies import DEPENDS, Refusals
 from indexer.ingest import ingest_objects
 from indexer.sanitize import Sanitizer
 from indexer.store.base import ObjectQuery, Store
@@ -34,29 +33,11 @@ def sighting(n: int, of: str) -> dict[str, Any]:
     }
 
 
-def test_a_chunk_waits_for_the_chunks_it_refers_to_directly_or_through_others() -> None:
-    a, b, c = obj(1, "x--9"), obj(2, "relationship--3"), obj(3, "relationship--5")
-    d, e = obj(4), obj(5)
-    # chunk 0 -> (b) chunk 1 refers to c in chunk 2, which refers to e in chunk 3
-    assert chunks_ready([[a, b], [obj(6)], [c, d], [e]]) == [3, 3, 3, 3]
-    assert chunks_ready([[a], [d], [e]]) == [0, 1, 2]  # x--9 is not in the input: nothing to wait for
-    assert chunks_ready([[obj(7, "relationship--8")], [obj(8, "relationship--7")]]) == [1, 1]  # a cycle
-    assert chunks_ready([]) == []
-
-
-def test_containers_wait_for_nothing_and_odd_input_is_no_error() -> None:
-    report = obj(1, "relationship--2", kind="report")
-    assert chunks_ready([[report], [obj(2)]]) == [0, 1]
-    assert chunks_ready([["not an object", {"id": 7, "source_ref": ["x"]}], [None]]) == [0, 1]
-
-
-def test_a_long_chain_posted_in_reverse_is_followed_once_per_reference() -> None:
+def test_a_long_chain_arriving_in_reverse_is_followed_once_per_reference() -> None:
     chain = [obj(n, f"relationship--{n + 1}") for n in range(20_000)]
-    chunks = [chain[i : i + 2000] for i in range(0, len(chain), 2000)]
-    assert chunks_ready(chunks) == [9] * 10
     refusals = Refusals()
-    for chunk in chunks:
-        refusals.add([(o["id"], o, None) for o in chunk])
+    for start in range(0, len(chain), 2000):  # what arrives later refuses what came before
+        refusals.add([(o["id"], o, None) for o in chain[start : start + 2000]])
     refusals.add([("relationship--20000", obj(20_000), "private-address")])
     assert len(refusals.reasons) == 20_001
     assert refusals.reasons["relationship--0"] == DEPENDS
@@ -99,3 +80,13 @@ def test_many_chunks_store_everything_once_in_order(settings: Settings, store: S
     assert [r.id for r in report.successes] == [o["id"] for o in posted]
     page = store.query(ObjectQuery(collection.id, limit=1000))
     assert [o.id for o in page.objects] == [o["id"] for o in posted]  # date_added follows the input
+
+
+def test_containers_keep_their_references_and_odd_references_are_ignored() -> None:
+    refusals = Refusals()
+    report = obj(1, "indicator--1", kind="report")
+    odd = {"type": "relationship", "id": "relationship--9", "source_ref": ["indicator--1"], "object_refs": 7}
+    refusals.add(
+        [("report--1", report, None), ("relationship--9", odd, None), ("indicator--1", {}, "tlp-red")]
+    )
+    assert refusals.reasons == {"indicator--1": "tlp-red"}
