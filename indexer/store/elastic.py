@@ -635,15 +635,21 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 ),
             )["docs"]
             bodies = {doc["_id"]: doc["_source"]["body"] for doc in docs if doc.get("found")}
+        latest = self._latest_bodies([s for s, _ in changed if stored(s) not in bodies])
         actions: list[dict[str, Any]] = []
         for s, (sightings, organizations) in changed:
-            body = bodies.get(stored(s) or "")
+            found = bodies.get(stored(s) or "")
+            version = s.get("version")
+            if found is None and (s["collection"], s["id"]) in latest:
+                # A document without its version, or whose version is gone: rebuilt from the
+                # latest stored one (what it should show anyway).
+                version, found = latest[(s["collection"], s["id"])]
             source = (
-                search_source(s["collection"], orjson.loads(body), s["date_added"], s["version"])
-                if body
+                search_source(s["collection"], orjson.loads(found), s["date_added"], version)
+                if found
                 else None
             )
-            if source is None:  # no stored version to rebuild from: the counts alone
+            if source is None:  # nothing stored to rebuild from: the counts alone
                 update = {"sightings": sightings, "organizations": organizations}
                 actions.append(
                     {"_op_type": "update", "_index": self.names["search"], "_id": s["doc_key"], "doc": update}
@@ -654,6 +660,19 @@ class ElasticStore(ElasticDigestReports):  # digests and reports: elastic_digest
                 {"_op_type": "index", "_index": self.names["search"], "_id": s["doc_key"], "_source": source}
             )
         return actions
+
+    def _latest_bodies(self, sources: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, str]]:
+        """(collection, id) -> (version, body) of the latest stored version of each object."""
+        by_collection: dict[str, set[str]] = {}
+        for s in sources:
+            by_collection.setdefault(s["collection"], set()).add(s["id"])
+        latest: dict[tuple[str, str], tuple[int, str]] = {}
+        for collection, ids in by_collection.items():
+            for object_id, versions in self._versions(collection, sorted(ids)).items():
+                if versions:
+                    newest = max(versions)
+                    latest[(collection, object_id)] = (newest, versions[newest].body)
+        return latest
 
     def _stale(self, collection: str, check: dict[str, _Version]) -> dict[str, _Version]:
         """Of the stored latest versions in `check`, those whose search document is missing or

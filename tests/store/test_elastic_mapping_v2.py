@@ -29,7 +29,7 @@ if not os.environ.get("CYBERLAB_ES_URL"):
     )
 
 from config.settings import ElasticsearchSettings
-from indexer.store.elastic import ElasticStore
+from indexer.store.elastic import ElasticStore, search_source
 
 _K = {"type": "keyword"}
 _LK = {"type": "keyword", "ignore_above": 8191}
@@ -204,5 +204,26 @@ def test_a_version_1_index_is_refused_with_the_reindex_message() -> None:
         refusal = r"mapping version 1, this CyberLab reads 2 or 3;.*cyberlab reindex"
         with pytest.raises(StoreError, match=refusal):
             store.initialize()
+    finally:
+        _drop(store)
+
+
+def test_a_search_document_without_its_version_keeps_its_words_when_a_later_sighting_counts() -> None:
+    """A search document some earlier build wrote without its object version (or whose version
+    is gone) is rebuilt from the latest stored version when a sighting changes its counts, not
+    updated in place: that would rebuild it from _source, which leaves the words out."""
+    store = ElasticStore(_settings(f"cyberlab-test-nover-{uuid.uuid4().hex[:12]}"))
+    try:
+        store.initialize()
+        store.add_objects(COLL, [new(IP)])
+        es, doc_id = store._es(), f"{COLL}|{IP['id']}"
+        unversioned = search_source(COLL, IP, 1)  # words and all, but no "version"
+        assert unversioned is not None and "version" not in unversioned
+        es.index(index=store.names["search"], id=doc_id, document=unversioned, refresh=True)
+        store.add_objects(COLL, [new(SIGHTINGS[0])])  # a later batch: only IP's counts change
+        for text in ("malicious", "198.51.100.7"):
+            hits = store.search(SearchQuery(collections=(COLL,), text=text)).hits
+            assert [h.id for h in hits] == [IP["id"]], text
+        assert store.search(SearchQuery(collections=(COLL,), ids=(IP["id"],))).hits[0].sightings == 5
     finally:
         _drop(store)
