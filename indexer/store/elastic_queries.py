@@ -252,6 +252,10 @@ def taxii_page(query: ObjectQuery, size: int | None = None, after: Keyset | None
     position = after if after is not None else query.after
     if position is not None:
         body["search_after"] = [position.date_added, position.id, position.version]
+        # Also as a range: search_after alone still visits every earlier document of each
+        # segment to compare it with the position; the range skips them through the points
+        # index (at 110k, 95% of the way in: 1.3-1.5 ms a page in the node instead of 2.9-3.1).
+        body["query"]["bool"]["filter"].append({"range": {"date_added": {"gte": position.date_added}}})
     return body
 
 

@@ -50,6 +50,8 @@ def test_taxii_page_is_one_keyset_search() -> None:
                     {"terms": {"type": ["indicator"]}},
                     {"bool": {"should": [{"term": {"is_last": True}}], "minimum_should_match": 1}},
                     {"range": {"date_added": {"gt": 1_700_000_000_000_001}}},
+                    # the position as a range too: earlier documents are skipped, not compared
+                    {"range": {"date_added": {"gte": 1_700_000_000_000_005}}},
                 ]
             }
         },
