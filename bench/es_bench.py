@@ -18,7 +18,8 @@ For each size N (N indicators + N/10 sightings, search_bench's objects, in city-
    and TAXII pages are timed over HTTP with authentication: the first page (limit 100), the
    pages after it following `next`, and a first page from added_after mid-range.
 --write-size M first times CyberLab's own write path (indexer.ingest with validation on, batches
-of 5,000) into a fresh store of each backend, M objects.
+of 5,000) into a fresh store of each backend, M objects; then the same objects as TAXII POSTs over
+HTTP (3 clients at once, envelopes of 1,000, 2 gunicorn workers) into another fresh store of each.
 
 Every run starts from fresh stores and index prefixes, dropped at the end; with --work DIR
 --reuse, what was filled is kept in DIR (and DIR/size-N/prefix names its indices) and a later run
@@ -36,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -279,6 +281,42 @@ def write_path(store: Store, size: int, batch: int = 5000) -> float:
     return done / (time.perf_counter() - started)
 
 
+def posted(
+    server: devserver.DevServer, every: list[dict[str, Any]], clients: int, envelope: int
+) -> tuple[float, int]:
+    """TAXII POSTs of `every` in envelopes of `envelope` objects from `clients` threads at once,
+    as partners' feeds arrive (the server validates and sanitizes each envelope in whichever
+    worker takes it, and writes it under the store's one lease). (objects/s added, added)."""
+    url = f"{server.url}/taxii2/cyberlab/collections/{CITY}/objects/"
+    envelopes = [every[i : i + envelope] for i in range(0, len(every), envelope)]
+    added, lock = [0], threading.Lock()
+
+    def send(mine: list[list[dict[str, Any]]]) -> None:
+        session = requests.Session()
+        session.auth = (USER, KEY)
+        for chunk in mine:
+            response = session.post(
+                url,
+                data=orjson.dumps({"objects": chunk}),
+                headers={"Accept": TAXII, "Content-Type": TAXII},
+                timeout=600,
+            )
+            if response.status_code != 202:
+                raise SystemExit(f"POST -> {response.status_code}: {response.text[:300]}")
+            with lock:
+                added[0] += response.json()["success_count"]
+                progress(f"  TAXII POSTs: {added[0]:,}")
+
+    threads = [threading.Thread(target=send, args=(envelopes[n::clients],)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    progress(" " * 40 + "\r")
+    return added[0] / (time.perf_counter() - started), added[0]
+
+
 def drop(es_url: str, prefix: str) -> None:
     from elasticsearch import Elasticsearch
 
@@ -324,6 +362,32 @@ class Run:
                 f"| {rate:,.0f} objects/s |"
             )
             store.close()
+        self.write_over_http(size)
+
+    def write_over_http(self, size: int) -> None:
+        """TAXII POSTs over HTTP into a fresh store of each backend: validation, sanitizer,
+        statuses and all, with as many clients as the server has workers and one more."""
+        every = list(objects(size, size // 10))
+        clients, envelope = 3, 1000
+        for name in ("embedded", "elasticsearch") if self.es_url else ("embedded",):
+            data_dir = Path(tempfile.mkdtemp(prefix="cyberlab-es-bench-post-"))
+            prefix = f"es-bench-{uuid.uuid4().hex[:8]}" if name == "elasticsearch" else None
+            self.made.append((data_dir, prefix))
+            extra = es_env(self.es_url, prefix) if self.es_url and prefix else {}
+            store = es_store(self.es_url, prefix) if self.es_url and prefix else EmbeddedStore(data_dir)
+            store.initialize()
+            store.add_account(Account(USER, "admin", hash_key(KEY), now_micros()))
+            store.close()
+            server = start_server(data_dir, extra)
+            try:
+                rate, added = posted(server, every, clients, envelope)
+            finally:
+                server.stop()
+            self.write.append(
+                f"| {name} | TAXII POSTs over HTTP, validation and sanitizer on ({added:,} of "
+                f"{len(every):,} added; {clients} clients, envelopes of {envelope:,}, 2 workers) "
+                f"| {rate:,.0f} objects/s |"
+            )
 
     def size(self, size: int) -> None:
         data_dir = self.work / f"size-{size}"
