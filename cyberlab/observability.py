@@ -70,9 +70,32 @@ class JsonFormatter(logging.Formatter):
         return redact_urls(orjson.dumps(entry).decode())
 
 
+# The Elasticsearch driver (elasticsearch-py 7, elastic_transport under 8) logs every failed
+# request at WARNING with the whole urllib3 traceback: dozens of lines per request while a node is
+# down. The store already turns the failure into one StoreError naming the host and the cause,
+# and the app logs that; the driver's own record is kept, cut to one line.
+DRIVER_LOGGERS = ("elasticsearch", "elastic_transport", "urllib3")
+_MAX_ERROR_CHARS = 500  # a node's error text can hold a whole response body
+
+
+class DriverTracebackFilter(logging.Filter):
+    """A driver's record with an exception: its message (method and URL, as the driver logs it)
+    and the exception's type and text, on one line, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.partition(".")[0] in DRIVER_LOGGERS:
+            error = record.exc_info[1]
+            if error is not None:
+                text = " ".join(f"{type(error).__name__}: {error}".split())[:_MAX_ERROR_CHARS]
+                record.msg, record.args = f"{record.getMessage()}: {text}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(DriverTracebackFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

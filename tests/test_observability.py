@@ -6,12 +6,14 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import requests
 
+from cyberlab.devserver import free_port
 from indexer.pipeline import Pipeline
 from indexer.store.embedded import EmbeddedStore
 from indexer.synthetic import indicators
-from tests.helpers import TAXII, make_settings, prepare_store, start_server
+from tests.helpers import TAXII, key_for, make_settings, prepare_store, start_server
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -96,3 +98,37 @@ def test_metrics_ids_and_json_logs(tmp_path: Path) -> None:
     ingest = next(entry for entry in logs if entry["message"].startswith("ingest.done"))
     assert ingest["request_id"] == posted.headers["X-Request-ID"]
     assert {"time", "level", "logger", "message", "request_id"} <= set(ingest)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_unreachable_elasticsearch_is_one_log_line_per_failure(tmp_path: Path, log_format: str) -> None:
+    """The driver logs each failed request with urllib3's whole traceback: it is cut to one line
+    that still says which host and what failed, and the host's password never shows. Nothing
+    listens at the port (no node needed: this runs everywhere)."""
+    port = free_port()
+    server = start_server(
+        tmp_path,
+        {"subscriber": key_for("subscriber")},
+        CYBERLAB_STORE__BACKEND="elasticsearch",
+        CYBERLAB_STORE__ELASTICSEARCH__HOSTS=f"http://elastic:hunter2-secret@127.0.0.1:{port}",
+        CYBERLAB_LOG_FORMAT=log_format,
+    )
+    try:
+        for _ in range(2):
+            answer = requests.get(
+                server.root + "collections/",
+                auth=server.auth("subscriber"),
+                headers={"Accept": TAXII},
+                timeout=30,
+            )
+            assert answer.status_code == 503, answer.text
+    finally:
+        server.stop()
+    log = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
+    assert "Traceback" not in log and '"exception"' not in log, log
+    assert "hunter2-secret" not in log, log
+    driver = [line for line in log.splitlines() if "elasticsearch" in line and "WARNING" in line]
+    assert len(driver) == 2, log  # one line per failed request
+    for line in driver:
+        assert f"127.0.0.1:{port}" in line and "Connection refused" in line, line
+    assert f"elastic:********@127.0.0.1:{port} is unreachable" in log, log  # the store's own line
