@@ -10,8 +10,11 @@ import functools
 import re
 from datetime import UTC, datetime
 
+# [0-9], not \d: \d is any Unicode digit and int() reads them all, so '٢٠٢٦-01-01T00:00:00Z'
+# (Arabic-Indic) or fullwidth '２０２６-...' would be taken as 2026 and stored as written.
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -288,8 +288,9 @@ def parse_cef(line: str, ctx: LineContext) -> list[Observation]:
     level = ctx.policy.cef(severity)
     ext = {k: v.strip().replace("\\=", "=") for k, v in _CEF_EXT.findall(extension)}
     when = ctx.fallback_time
-    if ext.get("rt", "").isdigit():
-        when = int(ext["rt"]) // 1000
+    rt = ext.get("rt", "")
+    if rt.isascii() and rt.isdigit():  # ASCII: '²' is a digit that int() refuses, '١' one it reads
+        when = int(rt) // 1000
     sensor = (ext.get("dvchost") or ext.get("dvc") or ext.get("deviceExternalId") or "")[:SENSOR_CHARS]
     found: list[Observation] = []
     if ext.get("src"):

@@ -18,7 +18,7 @@ _ID_RE = re.compile(
     r"^[a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
 _TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
-_SPEC_RE = re.compile(r"^\d+\.\d+$")
+_SPEC_RE = re.compile(r"^[0-9]+\.[0-9]+$")  # ASCII digits: \d takes '٢.١' too
 
 # Which parameters each endpoint understands (TAXII 2.1 sections 5.3-5.8).
 PAGING = ("added_after", "limit", "next")

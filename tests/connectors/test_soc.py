@@ -77,6 +77,13 @@ def test_malformed_lines_say_why(fmt: str, line: str, message: str) -> None:
         PARSERS[fmt](line, CTX)
 
 
+def test_a_cef_time_in_other_digits_is_the_files_time_not_a_crash() -> None:
+    # '²' is a digit to str.isdigit() that int() refuses; '١٧٦٧' (Arabic-Indic) int() reads as 1767.
+    for rt in ("²", "١٧٦٧"):
+        line = f"CEF:0|a|b|1|2|Name|8|src=203.0.113.2 rt={rt}"
+        assert [o.first_seen for o in PARSERS["cef"](line, EVERYTHING)] == [CTX.fallback_time]
+
+
 def test_csv_export_rows() -> None:
     (obs,) = PARSERS["csv"](
         "Evil.Example.com,domain,2026-01-01T00:00:00Z,2026-01-03T00:00:00Z,7,phishing", CTX

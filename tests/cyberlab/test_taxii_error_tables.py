@@ -204,6 +204,7 @@ def test_bad_bodies(client: FlaskClient, body: bytes, status: int, mentions: str
         ("match[id]=indicator--1,", "match[id]"),
         ("match[type]=Bad!", "match[type]"),
         ("match[spec_version]=latest", "match[spec_version]"),
+        ("match[spec_version]=٢.١", "match[spec_version]"),  # Arabic-Indic 2.1
         ("match[color]=red", "does not support"),
         ("next=garbage", "next"),
         ("next=eyJ4IjoxfQ.AAAAAAAAAAAAAAAAAAAAAA", "signature"),

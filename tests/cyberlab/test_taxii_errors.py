@@ -5,6 +5,7 @@ a TAXII error body, never a 500. The single-request tables are in test_taxii_err
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 import pytest
@@ -106,6 +107,24 @@ def test_invalid_objects_are_failures_and_valid_ones_are_stored(server: LiveServ
         role="partner",
     ).json()
     assert {o["id"] for o in stored["objects"]} == {DEMO[8]["id"], DEMO[9]["id"]}
+
+
+def test_timestamps_in_other_digits_are_refused(server: LiveServer) -> None:
+    """'٢٠٢٦' (Arabic-Indic) and '２０２６' (fullwidth) are digits to \\d and to int(), not to RFC 3339."""
+    for year in ("\u0662\u0660\u0662\u0666", "\uff12\uff10\uff12\uff16"):
+        page = call(
+            server, "GET", f"{objects_path('inbox')}?added_after={year}-01-01T00:00:00Z", role="partner"
+        )
+        assert_taxii_error(page, 400, "added_after")
+        assert "RFC 3339" in page.json()["description"]
+    good, bad = (dict(DEMO[n], id=f"indicator--{uuid.uuid4()}") for n in (12, 13))
+    bad["modified"] = "\u0662\u0660\u0662\u0666" + bad["modified"][4:]
+    response = call(server, "POST", objects_path("inbox"), role="partner", json={"objects": [good, bad]})
+    assert response.status_code == 202, response.text
+    status = response.json()
+    assert [s["id"] for s in status["successes"]] == [good["id"]]
+    assert [f["id"] for f in status["failures"]] == [bad["id"]]
+    assert "modified" in status["failures"][0]["message"]
 
 
 def test_duplicates_are_successes_and_conflicts_never_alter_what_is_stored(server: LiveServer) -> None:

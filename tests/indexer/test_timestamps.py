@@ -35,6 +35,13 @@ def test_parse(text: str, micros: int) -> None:
         "2026-12-02T10:00:00.0000",
         "2026-12-02",
         "",
+        # Digits of other scripts, which \d and int() both take for 0-9: Arabic-Indic, fullwidth,
+        # in the fraction, in the offset, and one in the fast path's shape.
+        "٢٠٢٦-01-01T00:00:00Z",
+        "２０２６-01-01T00:00:00Z",
+        "2026-01-01T00:00:00.٣Z",
+        "2026-01-01T00:00:00+٠١:00",
+        "2026-12-0٢T10:00:00.000Z",
     ],
 )
 def test_malformed_is_a_value_error(text: str) -> None:
