@@ -70,7 +70,8 @@ def format_timestamp(micros: int) -> str:
     """Microseconds since the epoch as RFC 3339 UTC with exactly six fractional digits."""
     seconds, fraction = divmod(micros, 1_000_000)
     moment = datetime.fromtimestamp(seconds, tz=UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:06d}Z"
+    # The year padded by hand: glibc's %Y writes year 1 as "1", which no parser takes back.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{fraction:06d}Z"
 
 
 def now_micros() -> int:

@@ -96,16 +96,21 @@ def lines_from_stix(text: str, caller: Caller) -> list[ReportedLine]:
         raise BadRequest('a STIX upload is a bundle: {"type": "bundle", "objects": [...]}')
     check_upload_size(len(objects), "objects")
     by_id = {o["id"]: o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)}
+    # Strings only: a list or object as sighting_of_ref or id cannot go in a set (it was a 500).
     sighted = {
-        o.get("sighting_of_ref") for o in objects if isinstance(o, dict) and o.get("type") == "sighting"
+        o["sighting_of_ref"]
+        for o in objects
+        if isinstance(o, dict) and o.get("type") == "sighting" and isinstance(o.get("sighting_of_ref"), str)
     }
     lines = []
     for n, obj in enumerate(objects, start=1):
         if not isinstance(obj, dict):
             lines.append(ReportedLine(n, "", problem="not a STIX object"))
             continue
-        kind = obj.get("type")
-        if kind in ("identity", "marking-definition", "relationship") or obj.get("id") in sighted:
+        kind, object_id = obj.get("type"), obj.get("id")
+        if kind in ("identity", "marking-definition", "relationship") or (
+            isinstance(object_id, str) and object_id in sighted
+        ):
             continue  # context, or an indicator its sighting reports
         if kind == "sighting":
             ref = str(obj.get("sighting_of_ref", ""))

@@ -107,7 +107,8 @@ def indicator_id(pattern: str) -> str:
 
 def stamp(epoch_seconds: int | float) -> str:
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year padded by hand: glibc's %Y writes a year before 1000 with fewer than 4 digits.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def lifetime_days(kind: str, expiry: ExpirySettings) -> int:

@@ -14,10 +14,11 @@ from indexer.search.values import ip_range, reverse_domain
 
 def fts_query(text: str, advanced: bool) -> str:
     """Plain text: every whitespace-separated word becomes a quoted phrase, so no character in it
-    is FTS5 syntax ("198.51.100.7" is one phrase; `OR`, `*`, `"` and `-` are just text)."""
+    is FTS5 syntax ("198.51.100.7" is one phrase; `OR`, `*`, `"` and `-` are just text). A NUL
+    separates words too: SQLite reads a string only up to one ("unterminated string", a 503)."""
     if advanced:
         return text
-    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 

@@ -128,6 +128,29 @@ def test_csv_with_odd_line_endings_and_control_characters_gets_a_receipt(server:
     assert {line["status"] for line in receipt["lines"][1:3]} == {"rejected"}
 
 
+def test_a_year_before_1000_and_non_string_references_get_a_receipt(server: LiveServer) -> None:
+    """Found by the schemathesis run (once in a while: it had to draw a valid value and such a
+    date, or a list where an id goes): glibc's %Y writes year 1 as "1", which the sighting's
+    own timestamp check then refused with a 500; a list as id or sighting_of_ref went into a set."""
+    early = [
+        {"value": "9.9.8.40", "first_seen": "0001-01-01T00:00:00Z"},
+        {"value": "9.9.8.41", "first_seen": "0999-12-31T23:59:59Z", "last_seen": "1000-01-01T00:00:00Z"},
+    ]
+    response = upload(server, {"sightings": early})
+    assert response.status_code == 200, response.text
+    lines = response.json()["lines"]
+    assert [line["status"] for line in lines] == ["accepted", "accepted"], lines
+    detail = requests.get(
+        f"{server.url}/api/v1/indicators/{lines[0]['indicator_id']}", auth=server.auth("analyst"), timeout=10
+    )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["sightings"]["first_seen"].startswith("0001-01-01T00:00:00")
+    bundle = {"type": "bundle", "objects": [{"type": "sighting", "sighting_of_ref": []}, {"id": {"a": 1}}]}
+    stix = upload(server, orjson.dumps(bundle), media_type="application/stix+json;version=2.1")
+    assert stix.status_code == 200, stix.text
+    assert [line["status"] for line in stix.json()["lines"]] == ["rejected", "rejected"]
+
+
 def test_taxii_posted_sightings_count_as_the_partners_own_and_no_one_elses(server: LiveServer) -> None:
     """A partner's STIX Sighting POSTed with taxii2-client: one claiming another identity is refused
     (saying which identity to use), one in the partner's own name is stored as posted and counts."""

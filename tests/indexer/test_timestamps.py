@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from indexer.normalize.common import stamp
 from indexer.timestamps import format_timestamp, parse_timestamp
 
 
@@ -70,3 +71,10 @@ def test_fast_path_agrees_with_the_full_parser() -> None:
                     got = "invalid"
                 assert got == expected, fast
     assert format_timestamp(parse_timestamp("2026-12-02T10:00:00.123Z")) == "2026-12-02T10:00:00.123000Z"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00.000000Z", "0999-12-31T23:59:59.000001Z"])
+def test_years_before_1000_keep_four_digits(text: str) -> None:
+    # glibc's strftime %Y writes year 1 as "1": a timestamp no parser (ours included) takes back.
+    assert format_timestamp(parse_timestamp(text)) == text
+    assert stamp(parse_timestamp(text) / 1_000_000) == text[:23] + "Z"
