@@ -2,6 +2,7 @@
 
     python bench/ingest_bench.py                # SOC 100k and 1M lines, MISP feed x4
     python bench/ingest_bench.py --soc-lines 100000,1000000,5000000 --misp-copies 8
+    python bench/ingest_bench.py --soc-lines 300 --misp-copies 1 --misp-events 2   # does it run
 
 SOC: a synthetic log mixing every supported format (EVE, netfilter, pfSense, FortiGate, CEF)
 is parsed and aggregated by the soc connector; lines/s and peak memory per size (each size in its
@@ -74,9 +75,10 @@ def soc_run(path: str) -> None:
     print(json.dumps({"lines": lines, "aggregates": values, "seconds": elapsed, "peak_mb": peak}))
 
 
-def replicate_feed(target: Path, copies: int) -> int:
-    """The sample feed `copies` times over, each copy with new event and attribute uuids."""
-    manifest = json.loads((FEED / "manifest.json").read_text())
+def replicate_feed(target: Path, copies: int, events: int | None = None) -> int:
+    """The sample feed (its first `events` events, or all) `copies` times over, each copy with
+    new event and attribute uuids."""
+    manifest = dict(list(json.loads((FEED / "manifest.json").read_text()).items())[:events])
     out_manifest = {}
     attributes = 0
     for copy in range(copies):
@@ -133,10 +135,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--soc-lines", default="100000,1000000")
-    parser.add_argument("--misp-copies", type=int, default=4)
+    parser.add_argument("--soc-lines", default="100000,1000000", help="SOC log sizes, comma-separated")
+    parser.add_argument("--misp-copies", type=int, default=4, help="copies of the MISP feed (default 4)")
+    parser.add_argument(
+        "--misp-events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N events of the MISP feed in each copy (default: all of them)",
+    )
     parser.add_argument("--soc-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.misp_events is not None and args.misp_events < 1:
+        parser.error("--misp-events must be at least 1")
     if args.soc_child:
         soc_run(args.soc_child)
         return
@@ -162,7 +173,7 @@ def main() -> None:
             log.unlink()
         feed = tmp / "feed"
         feed.mkdir()
-        attributes = replicate_feed(feed, args.misp_copies)
+        attributes = replicate_feed(feed, args.misp_copies, args.misp_events)
         sys.stderr.write(f"MISP: {attributes:,} attributes, misp-stix alone ...\n")
         alone = misp_stix_alone(feed)
         rows.append(

@@ -1,6 +1,7 @@
 """Fidelity on the shared MISP samples: objects made, stored, refused by reason, values exported.
 
-    python bench/misp_fidelity.py
+    python bench/misp_fidelity.py              # every sample event (the README's table)
+    python bench/misp_fidelity.py --events 3   # the first 3 only: a quick check that it runs
 
 The CERT-FR feed events and the MISP API events in connectors/samples/, put in one MISP feed folder
 (manifest written here), go through the misp-feed connector into public-blocklist with expiry off
@@ -11,6 +12,7 @@ asserts nothing (not a test). The README's table for the shared samples is paste
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -24,13 +26,15 @@ sys.path.insert(0, str(ROOT))
 SAMPLES = ROOT / "connectors" / "samples"
 
 
-def feed_folder(target: Path) -> int:
-    """Every sample event as one MISP feed (files + manifest.json); returns the event count."""
+def feed_folder(target: Path, limit: int | None = None) -> int:
+    """The sample events (the first `limit`, or all) as one MISP feed (files + manifest.json);
+    returns the event count."""
     target.mkdir()
     manifest: dict[str, dict[str, Any]] = {}
     events = sorted((SAMPLES / "misp-feed").glob("*/*-*.json")) + sorted(
         (SAMPLES / "misp-api").glob("*-*.json")
     )
+    events = events[:limit]
     for path in events:
         event = json.loads(path.read_text(encoding="utf-8"))
         body = event.get("Event", event)
@@ -54,6 +58,20 @@ def stored_objects(store: Any, collection: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N sample events, CERT-FR's feed first (default: all of them)",
+    )
+    args = parser.parse_args()
+    if args.events is not None and args.events < 1:
+        parser.error("--events must be at least 1")
+
     from config import load_settings
     from cyberlab.api.exports import entries
     from indexer.pipeline import Pipeline
@@ -61,7 +79,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        events = feed_folder(data / "feed")
+        events = feed_folder(data / "feed", args.events)
         (data / "config.toml").write_text(
             f"""[expiry]
 ip_days = 0

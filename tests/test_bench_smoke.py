@@ -55,10 +55,10 @@ BENCHES = [
     ),
     Bench(
         "ingest_bench",
-        ("ingest_bench.py", "--soc-lines", "300", "--misp-copies", "1"),
+        ("ingest_bench.py", "--soc-lines", "300", "--misp-copies", "1", "--misp-events", "2"),
         "| case | input | seconds | throughput | peak RSS MB |",
     ),
-    Bench("misp_fidelity", ("misp_fidelity.py",), "| exported values: ip"),
+    Bench("misp_fidelity", ("misp_fidelity.py", "--events", "3"), "| exported values: ip"),
     Bench(
         "taxii_bench",
         (
