@@ -26,6 +26,7 @@ from typing import Any
 from indexer.search.model import SearchQuery
 from indexer.search.values import reverse_domain
 from indexer.store.base import Keyset, ObjectQuery
+from indexer.timestamps import format_timestamp
 
 # Version 2: date_added as long micros, routing by collection, free text as t_* words, search
 # documents carrying their object version. Version 3 (new indices): the search mapping indexes
@@ -60,6 +61,17 @@ _WORD = re.compile(r"[^\W_]+")
 # so length normalization barely moves a score, and norms cost the node a write per field.
 # Positions stay (the default): every plain-text word is a phrase.
 _WORDS = {"type": "text", "analyzer": "standard", "norms": False}
+
+
+# How the search index's dates are sent: epoch milliseconds, or RFC 3339 before 1970, because
+# Elasticsearch 7 refuses the epoch milliseconds -999 to -1 (a sighting at 1969-12-31T23:59:59.5Z
+# was refused per object, and a search from such a time was an error).
+DATE_FORMAT = "strict_date_optional_time||epoch_millis"
+
+
+def es_date(micros: int) -> int | str:
+    """A time (store microseconds) as a `date` field or a range over one takes it."""
+    return micros // 1000 if micros >= 0 else format_timestamp(micros)
 
 
 def words(text: str) -> str:
@@ -374,15 +386,15 @@ def search_filters(query: SearchQuery) -> list[dict[str, Any]]:
         ("last_seen", "lte", query.last_seen_before),
     ):
         if value is not None:
-            filters.append({"range": {field: {op: value // 1000, "format": "epoch_millis"}}})
+            filters.append({"range": {field: {op: es_date(value), "format": DATE_FORMAT}}})
     if query.valid_at is not None:
-        at = query.valid_at // 1000
-        filters.append({"range": {"first_seen": {"lte": at, "format": "epoch_millis"}}})
+        at = es_date(query.valid_at)
+        filters.append({"range": {"first_seen": {"lte": at, "format": DATE_FORMAT}}})
         filters.append(
             {
                 "bool": {
                     "should": [
-                        {"range": {"valid_until": {"gt": at, "format": "epoch_millis"}}},
+                        {"range": {"valid_until": {"gt": at, "format": DATE_FORMAT}}},
                         {"bool": {"must_not": {"exists": {"field": "valid_until"}}}},
                     ],
                     "minimum_should_match": 1,

@@ -517,3 +517,38 @@ def test_facets_of_many_text_matches_are_sampled_and_say_so(store: Store) -> Non
     mine = store.search(private)
     assert mine.facets_sample == 0 and mine.facets == brute_force_facets(store, private)
     assert mine.facets["type"] == {"indicator": 50}
+
+
+def test_times_just_before_1970_are_stored_found_and_paged(store: Store) -> None:
+    """Elasticsearch 7 refuses the epoch milliseconds -999 to -1 in a date field and in a range:
+    a valid indicator whose valid_from is 1969-12-31T23:59:59.5Z was refused on that backend
+    only, and a search from such a time was an error."""
+    early, late = "1969-12-31T23:59:59.500Z", "1969-12-31T23:59:59.900Z"
+    made = [
+        numbered_indicator(
+            600 + n,
+            f"[domain-name:value = 'old{n}.example']",
+            "2026-01-01T00:00:00.000Z",
+            valid_from=seen,
+            created=seen,
+        )
+        for n, seen in enumerate((early, late))
+    ]
+    assert store.add_objects(COLL, [new(o) for o in made]) == ["added", "added"]
+    ids = [o["id"] for o in made]
+    since = parse_timestamp("1969-12-31T23:59:59.700Z")
+    assert ask(store, first_seen_after=since) == [ids[1]]
+    assert ask(store, first_seen_before=since) == [ids[0]]
+    seen: list[str] = []
+    query = SearchQuery(collections=(COLL,), text="example", sort="first_seen", limit=1, first_seen_before=0)
+    while True:
+        result = store.search(query)
+        seen.extend(h.id for h in result.hits)
+        if not result.more:
+            break
+        query = replace(query, after=result.hits[-1].position)
+    assert seen == ids
+    assert [h.first_seen for h in store.search(replace(query, after=None, limit=10)).hits] == [
+        parse_timestamp(early),
+        parse_timestamp(late),
+    ]
